@@ -1,0 +1,422 @@
+"""The book: its plan, the papermill runner, provenance and the results page.
+
+The plan (``book/plan.yaml``) lists every notebook in reading order and the parameters each takes under each
+profile:
+
+- ``quick``   — tests and CI: the tiny synthetic world, seconds per notebook;
+- ``default`` — ``make book``: the whole book on the default synthetic world, on a CPU, within ~15 minutes;
+- ``full``    — a GPU and/or real public data: full model and data sizes.
+
+:func:`run_book` executes the notebooks (``notebooks/*.ipynb``, the stripped halves of the jupytext pairs) with
+papermill into the book folder, stops at the first failing notebook naming it and the failing cell's error, writes
+a provenance manifest and the results page, and builds the HTML with Jupyter Book 1.x (warnings are errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from emkit import paths
+from emkit.results import load_results
+
+PROFILES = ("quick", "default", "full")
+
+# Packages whose versions go into the provenance manifest.
+_TRACKED_PACKAGES = (
+    "emkit", "torch", "numpy", "pandas", "scikit-learn", "scipy", "umap-learn", "cloud-volume", "tensorstore",
+    "caveclient", "papermill", "jupyter-book", "jupytext", "zarr", "duckdb", "pyarrow", "matplotlib", "seaborn",
+)
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook of the book raised; the message names the notebook, the cell and the error."""
+
+
+@dataclass(frozen=True)
+class NotebookPlan:
+    """One notebook of the book and its parameters for one profile."""
+
+    name: str
+    source: Path
+    title: str
+    parameters: dict = field(default_factory=dict)
+
+
+def load_plan(profile: str = "default", plan_path: str | os.PathLike | None = None) -> list[NotebookPlan]:
+    """Read ``book/plan.yaml`` and resolve each notebook's parameters for ``profile``.
+
+    Parameters are merged in this order: the notebook's ``common`` parameters, then its ``<profile>`` parameters; the
+    profile name itself is always passed as ``profile``.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    root = paths.project_root()
+    plan_path = Path(plan_path) if plan_path else root / "book" / "plan.yaml"
+    doc = yaml.safe_load(plan_path.read_text())
+    notebooks = []
+    seen = set()
+    for i, entry in enumerate(doc.get("notebooks") or []):
+        name = entry.get("name")
+        if not name:
+            raise ValueError(f"{plan_path}: notebook entry {i} has no name")
+        if name in seen:
+            raise ValueError(f"{plan_path}: notebook {name!r} is listed twice")
+        seen.add(name)
+        source = root / entry.get("source", f"notebooks/{name}.ipynb")
+        if not source.exists():
+            raise FileNotFoundError(f"{plan_path}: notebook {name!r} points to {source}, which does not exist")
+        params = dict((entry.get("parameters") or {}).get("common") or {})
+        params.update((entry.get("parameters") or {}).get(profile) or {})
+        params["profile"] = profile
+        notebooks.append(NotebookPlan(name, source, entry.get("title", name), params))
+    if not notebooks:
+        raise ValueError(f"{plan_path}: the plan lists no notebooks")
+    return notebooks
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Provenance
+
+
+def git_commit(root: Path) -> dict:
+    """The checked-out commit and whether the tree has uncommitted changes (``None`` outside git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, check=True).stdout.strip())
+        return {"commit": commit, "dirty": dirty}
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions(names=_TRACKED_PACKAGES) -> dict:
+    """Installed versions of the packages that shape the book's numbers."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def data_fingerprint(data_dir: Path | None = None) -> dict:
+    """A fingerprint of the generated data the book read: per dataset folder, the generator's COMPLETE marker and
+    a SHA-256 over its tables (parquet), plus one digest over all of them."""
+    data_dir = Path(data_dir) if data_dir else paths.data_dir()
+    datasets = {}
+    for marker in sorted(data_dir.glob("*/COMPLETE")):
+        digest = hashlib.sha256(marker.read_bytes())
+        for table in sorted(marker.parent.glob("*.parquet")):
+            digest.update(table.name.encode())
+            digest.update(table.read_bytes())
+        datasets[marker.parent.name] = digest.hexdigest()[:16]
+    overall = hashlib.sha256(json.dumps(datasets, sort_keys=True).encode()).hexdigest()[:16]
+    return {"data_dir": str(data_dir), "datasets": datasets, "digest": overall}
+
+
+def _host() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:  # the runner itself does not need torch
+        info["cuda"] = None
+    return info
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running
+
+
+def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to the project root when it lies inside it, else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _static_pages(root: Path) -> list[Path]:
+    book = root / "book"
+    return [p for p in book.iterdir() if p.suffix in (".md", ".bib") or p.name == "images"]
+
+
+def run_book(profile: str = "default", only: list[str] | None = None, book_dir: str | os.PathLike | None = None,
+             build: bool = True, progress: bool = True, kernel_name: str | None = None,
+             plan_path: str | os.PathLike | None = None) -> dict:
+    """Execute the book's notebooks with papermill, write provenance and results pages, and build the HTML.
+
+    Parameters
+    ----------
+    profile : {"quick", "default", "full"}
+        Which parameter set to run.
+    only : list of str, optional
+        Run only these notebooks (by name); the others' earlier outputs stay as they are.
+    book_dir : path, optional
+        Where executed notebooks and generated pages go (default ``<root>/book``). Any other folder receives a copy
+        of the static pages, so a test can build a complete book in ``tmp_path``.
+    build : bool
+        Build the HTML with Jupyter Book afterwards (skipped with a note when ``only`` leaves chapters missing).
+    progress : bool
+        Show a progress bar over notebooks.
+    kernel_name : str, optional
+        Jupyter kernel; default: the kernel of the Python running this function.
+    plan_path : path, optional
+        Another plan file (default ``book/plan.yaml``).
+
+    Returns
+    -------
+    dict
+        The provenance manifest (also written to ``<book_dir>/_generated/manifest.json``).
+
+    Raises
+    ------
+    NotebookFailed
+        When a notebook raises: names the notebook, the cell number and the error; later notebooks are not run.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+    from tqdm.auto import tqdm
+
+    root = paths.project_root()
+    plan = load_plan(profile, plan_path)
+    names = [nb.name for nb in plan]
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f"--only names unknown notebooks {unknown}; the plan has {names}")
+        plan = [nb for nb in plan if nb.name in only]
+
+    book_dir = Path(book_dir).resolve() if book_dir else root / "book"
+    book_dir.mkdir(parents=True, exist_ok=True)
+    if book_dir != (root / "book").resolve():
+        for page in _static_pages(root):
+            target = book_dir / page.name
+            if page.is_dir():
+                shutil.copytree(page, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(page, target)
+    generated = book_dir / "_generated"
+    generated.mkdir(exist_ok=True)
+
+    manifest_path = generated / "manifest.json"
+    previous = json.loads(manifest_path.read_text()) if (only and manifest_path.exists()) else {}
+    manifest = {
+        "profile": profile,
+        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git": git_commit(root),
+        "packages": package_versions(),
+        "host": _host(),
+        "notebooks": dict(previous.get("notebooks", {})),
+    }
+
+    env_backup = os.environ.get("EMKIT_RESULTS_DIR")
+    os.environ["EMKIT_RESULTS_DIR"] = str(generated)
+    bar = tqdm(plan, desc=f"book [{profile}]", unit="notebook", disable=not progress)
+    try:
+        for nb in bar:
+            bar.set_postfix_str(nb.name)
+            out = book_dir / f"{nb.name}.ipynb"
+            entry = {"title": nb.title, "source": _rel(nb.source, root), "parameters": nb.parameters}
+            start = time.perf_counter()
+            try:
+                pm.execute_notebook(
+                    str(nb.source), str(out), parameters=nb.parameters, cwd=str(root),
+                    kernel_name=kernel_name or _kernel_for_this_python(), progress_bar=False,
+                )
+            except PapermillExecutionError as err:
+                entry.update(status="failed", wall_s=round(time.perf_counter() - start, 2),
+                             error=f"{err.ename}: {err.evalue}")
+                manifest["notebooks"][nb.name] = entry
+                _finish(manifest, manifest_path, book_dir, generated)
+                first_line = (err.source or "").strip().splitlines()[:1]
+                raise NotebookFailed(
+                    f"notebook {nb.name} ({_rel(nb.source, root)}) failed in cell In[{err.exec_count}] "
+                    f"({first_line[0] if first_line else ''!r}): {err.ename}: {err.evalue}\n"
+                    f"  executed copy with the traceback: {out}"
+                ) from None
+            entry.update(status="ok", wall_s=round(time.perf_counter() - start, 2))
+            manifest["notebooks"][nb.name] = entry
+            _finish(manifest, manifest_path, book_dir, generated)
+    finally:
+        bar.close()
+        if env_backup is None:
+            os.environ.pop("EMKIT_RESULTS_DIR", None)
+        else:
+            os.environ["EMKIT_RESULTS_DIR"] = env_backup
+
+    if build:
+        missing = [n for n in names if not (book_dir / f"{n}.ipynb").exists()]
+        if missing:
+            print(f"not building the HTML: notebooks never run in {book_dir}: {', '.join(missing)}")
+        else:
+            build_html(book_dir)
+    return manifest
+
+
+def _finish(manifest: dict, manifest_path: Path, book_dir: Path, generated: Path) -> None:
+    manifest["data"] = data_fingerprint()
+    manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in manifest["notebooks"].values()), 2)
+    manifest_path.write_text(json.dumps(manifest, indent=2, default=str))
+    (book_dir / "provenance.md").write_text(render_provenance(manifest))
+    (book_dir / "results.md").write_text(render_results(load_results(generated), manifest))
+
+
+def _kernel_for_this_python() -> str:
+    """Name of a Jupyter kernel that runs ``sys.executable``; registers one in the venv if needed."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().get_all_specs()
+    for name, spec in specs.items():
+        argv = spec["spec"].get("argv", [])
+        if argv and Path(argv[0]).resolve() == Path(sys.executable).resolve():
+            return name
+    # ipykernel's built-in "python3" spec runs the Python that asks for it (this one).
+    return "python3"
+
+
+def build_html(book_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None) -> Path:
+    """Build the HTML with Jupyter Book 1.x from the executed notebooks (never re-executes them).
+
+    Warnings are errors (``-W -n --keep-going``). Returns the path of ``index.html``.
+    """
+    root = paths.project_root()
+    book_dir = Path(book_dir) if book_dir else root / "book"
+    output_dir = Path(output_dir) if output_dir else (root if book_dir.resolve() == (root / "book").resolve()
+                                                       else book_dir.parent)
+    cmd = [
+        sys.executable, "-m", "jupyter_book", "build", str(book_dir), "--config", str(root / "_config.yml"),
+        "--toc", str(root / "_toc.yml"), "--path-output", str(output_dir), "-W", "-n", "--keep-going", "--all",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                           f"{proc.stderr[-4000:]}")
+    index = output_dir / "_build" / "html" / "index.html"
+    print(f"book built: {index}")
+    return index
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Generated pages
+
+
+def render_provenance(manifest: dict) -> str:
+    """The provenance page (MyST Markdown) from a manifest."""
+    git = manifest.get("git", {})
+    commit = git.get("commit") or "not a git checkout"
+    dirty = " (with uncommitted changes)" if git.get("dirty") else ""
+    lines = [
+        "# Provenance",
+        "",
+        "Every run of the book writes this page: what was run, on what, with which parameters and data.",
+        "",
+        f"- **profile**: `{manifest.get('profile')}`",
+        f"- **started**: {manifest.get('started')}",
+        f"- **git commit**: `{commit}`{dirty}",
+        f"- **data fingerprint**: `{manifest.get('data', {}).get('digest')}` "
+        f"({', '.join(f'{k}: `{v}`' for k, v in manifest.get('data', {}).get('datasets', {}).items()) or 'none'})",
+        f"- **host**: {manifest.get('host', {}).get('platform')}, {manifest.get('host', {}).get('cpus')} CPUs, "
+        f"Python {manifest.get('host', {}).get('python')}, GPU: {manifest.get('host', {}).get('cuda') or 'none'}",
+        f"- **total notebook wall time**: {manifest.get('total_wall_s')} s",
+        "",
+        "## Notebooks",
+        "",
+        "| notebook | status | wall time (s) | parameters |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for name, entry in manifest.get("notebooks", {}).items():
+        params = ", ".join(f"`{k}={v!r}`" for k, v in entry.get("parameters", {}).items())
+        status = entry.get("status", "?")
+        if entry.get("error"):
+            status += f": {entry['error']}"
+        lines.append(f"| {name} | {status} | {entry.get('wall_s', '')} | {params.replace('|', '/')} |")
+    lines += ["", "## Package versions", "", "| package | version |", "| --- | --- |"]
+    for name, version in manifest.get("packages", {}).items():
+        lines.append(f"| {name} | {version or 'not installed'} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    if value is None:
+        return ""
+    if abs(value) >= 1000 or value == int(value):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
+    return f"{value:.3g}"
+
+
+def render_results(docs: list[dict], manifest: dict | None = None) -> str:
+    """The results page (MyST Markdown): one table of every chapter's headline numbers next to their targets."""
+    profile = (manifest or {}).get("profile", "?")
+    lines = [
+        "# Results",
+        "",
+        f"Every chapter's headline numbers from the last run (profile `{profile}`), next to the targets the chapters "
+        "state. A ✗ is a target this run missed: it is reported, not hidden. Numbers come from the executed "
+        "notebooks' metrics files (`_generated/<chapter>.json`).",
+        "",
+        "| chapter | metric | value | unit | target | met |",
+        "| --- | --- | ---: | --- | --- | :---: |",
+    ]
+    for doc in docs:
+        for m in doc.get("metrics", []):
+            met = {True: "✓", False: "✗", None: ""}[m.get("passed")]
+            target = m.get("target") or ""
+            lines.append(f"| {doc['chapter']} | {m['name']} | {_fmt(m['value'])} | {m.get('unit', '')} | "
+                         f"{target} | {met} |")
+    if not docs:
+        lines.append("| (no chapter has recorded numbers yet) | | | | | |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("book", help="run the book's notebooks with papermill and build the HTML")
+    p.add_argument("--profile", default="default", choices=PROFILES)
+    p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (by plan name)")
+    p.add_argument("--book-dir", default=None, help="where executed notebooks go (default: book/)")
+    p.add_argument("--no-build", action="store_true", help="execute only; do not build the HTML")
+    p.add_argument("--build-only", action="store_true", help="build the HTML from already executed notebooks")
+    p.add_argument("--list", action="store_true", help="print the plan for the profile and exit")
+    p.set_defaults(func=_cli_book)
+
+
+def _cli_book(args) -> int:
+    if args.list:
+        for nb in load_plan(args.profile):
+            print(f"{nb.name:28s} {_rel(nb.source, paths.project_root())}  {nb.parameters}")
+        return 0
+    if args.build_only:
+        build_html(args.book_dir)
+        return 0
+    try:
+        manifest = run_book(args.profile, only=args.only, book_dir=args.book_dir, build=not args.no_build)
+    except NotebookFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"ran {len(args.only or manifest['notebooks'])} notebook(s) at profile {args.profile} in "
+          f"{manifest['total_wall_s']} s")
+    return 0

@@ -1,0 +1,137 @@
+"""The book's spine: plan, metrics recorder, generated pages, runner failure path, notebook pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from emkit import book, paths
+from emkit.results import Recorder, load_results, target_met
+
+ROOT = paths.project_root()
+NOTEBOOK_SOURCES = sorted((ROOT / "notebooks").glob("*.py"))
+
+
+def test_plan_resolves_parameters_per_profile():
+    quick = {nb.name: nb for nb in book.load_plan("quick")}
+    default = {nb.name: nb for nb in book.load_plan("default")}
+    assert quick.keys() == default.keys()
+    assert quick["01_data"].parameters["profile"] == "quick"
+    assert quick["01_data"].parameters["size"] == "tiny"
+    assert default["01_data"].parameters["size"] == "default"
+    with pytest.raises(ValueError, match="unknown profile"):
+        book.load_plan("huge")
+
+
+def test_plan_and_toc_agree():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    planned = [nb.name for nb in book.load_plan("default")]
+    notebook_pages = [f for f in files if f not in ("results", "provenance")]
+    assert notebook_pages == planned, "every planned notebook is a book page, in the same order"
+    for f in [toc["root"], *files]:
+        assert (ROOT / "book" / f"{f}.md").exists() or f in planned or f in ("results", "provenance"), f
+
+
+def test_config_never_reexecutes():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert config["launch_buttons"]["colab_url"] and config["launch_buttons"]["binderhub_url"]
+
+
+def test_target_evaluation():
+    assert target_met(0.2, ">0.15") is True
+    assert target_met(0.1, ">0.15") is False
+    assert target_met(0.9, ">=0.9") is True
+    assert target_met(3.0, "<2") is False
+    assert target_met(1.0, None) is None
+    with pytest.raises(ValueError, match="not of the form"):
+        target_met(1.0, "about 2")
+
+
+def test_recorder_writes_and_pages_render(tmp_path):
+    rec = Recorder("ssl", directory=tmp_path)
+    rec.metric("silhouette", 0.21, target=">0.15", description="by class")
+    rec.metric("throughput", 48.5, unit="samples/s")
+    rec.metric("silhouette", 0.05, target=">0.15")  # replaced, not duplicated
+    doc = json.loads((tmp_path / "ssl.json").read_text())
+    assert [m["name"] for m in doc["metrics"]] == ["silhouette", "throughput"]
+    assert doc["metrics"][0]["passed"] is False
+    page = book.render_results(load_results(tmp_path), {"profile": "quick"})
+    assert "| ssl | silhouette | 0.05 |  | >0.15 | ✗ |" in page
+    assert "48.5" in page and "samples/s" in page
+    manifest = {"profile": "quick", "git": {"commit": "abc123", "dirty": False}, "notebooks": {
+        "01_data": {"status": "ok", "wall_s": 1.5, "parameters": {"size": "tiny"}}}, "packages": {"torch": "2.13.0"},
+        "data": {"digest": "d1", "datasets": {}}, "host": {}}
+    prov = book.render_provenance(manifest)
+    assert "`abc123`" in prov and "| 01_data | ok | 1.5 |" in prov and "| torch | 2.13.0 |" in prov
+
+
+def _write_notebook(path: Path, cells: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    param = nbformat.v4.new_code_cell("profile = 'default'\nvalue = 1")
+    param.metadata["tags"] = ["parameters"]
+    nb.cells = [param] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runner_stops_at_first_failure_naming_notebook_and_cell(tmp_path):
+    ok = _write_notebook(tmp_path / "ok.ipynb", [
+        "from emkit.results import Recorder\nRecorder('ok').metric('value', value * 2, target='>1')"])
+    bad = _write_notebook(tmp_path / "bad.ipynb", ["x = 1", "raise ValueError('synapses row 3 is NaN')"])
+    never = _write_notebook(tmp_path / "never.ipynb", ["y = 2"])
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"notebooks": [
+        {"name": "ok", "source": str(ok), "parameters": {"quick": {"value": 3}}},
+        {"name": "bad", "source": str(bad)},
+        {"name": "never", "source": str(never)},
+    ]}))
+    out = tmp_path / "book"
+    with pytest.raises(book.NotebookFailed, match=r"notebook bad .* failed in cell In\[4\] .*raise ValueError.*: ValueError: synapses row 3"):
+        book.run_book("quick", book_dir=out, build=False, progress=False, plan_path=plan)
+    manifest = json.loads((out / "_generated" / "manifest.json").read_text())
+    assert manifest["notebooks"]["ok"]["status"] == "ok"
+    assert manifest["notebooks"]["ok"]["parameters"] == {"value": 3, "profile": "quick"}
+    assert manifest["notebooks"]["bad"]["status"] == "failed"
+    assert "never" not in manifest["notebooks"]
+    assert not (out / "never.ipynb").exists()
+    results = json.loads((out / "_generated" / "ok.json").read_text())
+    assert results["metrics"][0]["value"] == 6.0 and results["metrics"][0]["passed"] is True
+    assert "| ok | value | 6 |" in (out / "results.md").read_text()
+    assert "failed: ValueError" in (out / "provenance.md").read_text()
+
+
+def test_runner_only_rejects_unknown_names(tmp_path):
+    with pytest.raises(ValueError, match="unknown notebooks"):
+        book.run_book("quick", only=["nope"], book_dir=tmp_path, build=False, progress=False)
+
+
+@pytest.mark.parametrize("source", NOTEBOOK_SOURCES, ids=lambda p: p.stem)
+def test_notebook_pair_in_sync_and_well_formed(source):
+    """The .py (reviewed) and .ipynb (Colab) halves hold the same cells; the .ipynb is stripped."""
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{paired.name} missing: run `jupytext --sync {source.relative_to(ROOT)}`"
+    from_py = jupytext.read(source)
+    from_ipynb = nbformat.read(paired, as_version=4)
+    cells_py = [(c.cell_type, c.source.strip()) for c in from_py.cells]
+    cells_ipynb = [(c.cell_type, c.source.strip()) for c in from_ipynb.cells]
+    assert cells_py == cells_ipynb, f"{source.name} and {paired.name} differ: run `jupytext --sync`"
+    for cell in from_ipynb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{paired.name} has outputs: strip them"
+    params = [c for c in from_py.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "profile" in params[0].source, "one `parameters` cell that sets `profile`"
+    assert any('"google.colab" in sys.modules' in c.source for c in from_py.cells), "guarded Colab set-up cell"
+
+
+def test_every_notebook_is_in_the_plan():
+    planned = {nb.source.resolve() for nb in book.load_plan("default")}
+    for source in NOTEBOOK_SOURCES:
+        assert source.with_suffix(".ipynb").resolve() in planned, f"{source.name} is not in book/plan.yaml"
