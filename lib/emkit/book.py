@@ -293,6 +293,15 @@ def _kernel_for_this_python() -> str:
     return "python3"
 
 
+def _jupyter_book_executable() -> str:
+    """The ``jupyter-book`` script of the environment running this Python (falls back to the PATH)."""
+    beside = Path(sys.executable).parent / "jupyter-book"
+    found = beside if beside.exists() else shutil.which("jupyter-book")
+    if not found:
+        raise FileNotFoundError("jupyter-book is not installed: `pip install 'jupyter-book>=1.0.4,<2'`")
+    return str(found)
+
+
 def build_html(book_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None) -> Path:
     """Build the HTML with Jupyter Book 1.x from the executed notebooks (never re-executes them).
 
@@ -303,7 +312,7 @@ def build_html(book_dir: str | os.PathLike | None = None, output_dir: str | os.P
     output_dir = Path(output_dir) if output_dir else (root if book_dir.resolve() == (root / "book").resolve()
                                                        else book_dir.parent)
     cmd = [
-        sys.executable, "-m", "jupyter_book", "build", str(book_dir), "--config", str(root / "_config.yml"),
+        _jupyter_book_executable(), "build", str(book_dir), "--config", str(root / "_config.yml"),
         "--toc", str(root / "_toc.yml"), "--path-output", str(output_dir), "-W", "-n", "--keep-going", "--all",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)

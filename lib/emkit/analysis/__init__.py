@@ -1,0 +1,54 @@
+"""Evaluation of embeddings: metrics (:mod:`.evaluate`), leakage-free splits (:mod:`.splits`), figures (:mod:`.plots`).
+
+Typical notebook use::
+
+    from emkit.analysis import evaluate_embeddings, metrics_table, group_split
+    metrics = evaluate_embeddings(emb_df, points_df, label_col="label", group_col="neuron_id")
+    metrics_table(metrics)           # metric, value, unit, target, passed
+
+The plotting functions live in :mod:`emkit.analysis.plots` (matplotlib/seaborn are imported only when used).
+"""
+
+from emkit.analysis.evaluate import (
+    DEFAULT_TARGETS,
+    embedding_matrix,
+    evaluate_embeddings,
+    hopkins,
+    hopkins_from_samples,
+    knn_accuracy,
+    label_budget_curve,
+    linear_probe,
+    metrics_table,
+    same_object_retrieval,
+    sample_label_fraction,
+    silhouette,
+)
+from emkit.analysis.splits import (
+    check_no_leakage,
+    group_split,
+    random_split,
+    split_imbalance,
+    split_indices,
+    split_summary,
+)
+
+__all__ = [
+    "DEFAULT_TARGETS",
+    "embedding_matrix",
+    "evaluate_embeddings",
+    "hopkins",
+    "hopkins_from_samples",
+    "knn_accuracy",
+    "label_budget_curve",
+    "linear_probe",
+    "metrics_table",
+    "same_object_retrieval",
+    "sample_label_fraction",
+    "silhouette",
+    "check_no_leakage",
+    "group_split",
+    "random_split",
+    "split_imbalance",
+    "split_indices",
+    "split_summary",
+]

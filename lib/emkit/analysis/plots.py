@@ -1,0 +1,319 @@
+"""Figures for the book: 2-D maps of embeddings, training curves, confusion matrices, metric bars.
+
+Every function draws with a seaborn style (``whitegrid`` unless told), takes an optional matplotlib ``ax`` and
+returns the ``Axes`` it drew on (``ax.figure`` is the Figure), so notebooks can compose panels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["embed_2d", "umap_plot", "loss_curve", "confusion_matrix_plot", "metrics_bar", "label_budget_plot"]
+
+
+def _new_ax(ax: Any, figsize: tuple[float, float], style: str):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is not None:
+        return ax
+    with sns.axes_style(style):
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def embed_2d(
+    emb: np.ndarray,
+    method: str = "umap",
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "euclidean",
+) -> np.ndarray:
+    """2-D coordinates of an embedding by UMAP (McInnes et al. 2018, umap-learn) or PCA.
+
+    Parameters
+    ----------
+    emb : array, shape (N, D)
+    method : {"umap", "pca"}
+        PCA only when asked for explicitly (it is linear and shows far less cluster structure).
+    seed : int
+        ``random_state`` of UMAP (forces single-threaded, reproducible layout) / PCA's solver.
+    n_neighbors, min_dist, metric
+        UMAP parameters; ``n_neighbors`` is clipped to N - 1.
+
+    Returns
+    -------
+    ndarray, shape (N, 2)
+
+    Notes
+    -----
+    umap-learn's first fit in a fresh process spends ~35 s compiling with numba; later fits take seconds.
+    """
+    x = np.asarray(emb, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 3:
+        raise ValueError(f"embed_2d needs an (N >= 3, D) array, got shape {x.shape}")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method != "umap":
+        raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
+    import umap  # imported lazily: the import alone compiles for ~tens of seconds in a fresh cache
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist,
+                        metric=metric, random_state=seed, n_jobs=1)
+    return np.asarray(reducer.fit_transform(x))
+
+
+def umap_plot(
+    emb: np.ndarray,
+    labels: Sequence | None = None,
+    ax: Any = None,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "euclidean",
+    method: str = "umap",
+    coords: np.ndarray | None = None,
+    palette: Any = None,
+    point_size: float = 10,
+    title: str | None = None,
+    style: str = "whitegrid",
+):
+    """Scatter of the embedding in 2-D (UMAP by default), coloured by label.
+
+    Parameters
+    ----------
+    emb : array, shape (N, D)
+    labels : sequence, length N, optional
+        Colour/legend per class.
+    ax : matplotlib Axes, optional
+    seed, n_neighbors, min_dist, metric, method
+        See :func:`embed_2d`; ``method="pca"`` for the linear fallback.
+    coords : array, shape (N, 2), optional
+        Precomputed 2-D coordinates (skips the reduction, e.g. to draw the same map coloured two ways).
+    palette : seaborn palette, optional
+    point_size : float
+        Marker area in points^2.
+    title : str, optional
+    style : str
+        seaborn style.
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.emkit_coords`` holds the (N, 2) coordinates drawn.
+    """
+    import seaborn as sns
+
+    xy = np.asarray(coords) if coords is not None else embed_2d(emb, method, seed, n_neighbors, min_dist, metric)
+    ax = _new_ax(ax, (6, 5), style)
+    frame = pd.DataFrame({"dim 1": xy[:, 0], "dim 2": xy[:, 1]})
+    hue = None
+    if labels is not None:
+        frame["label"] = np.asarray(labels).astype(str)
+        hue = "label"
+    sns.scatterplot(data=frame, x="dim 1", y="dim 2", hue=hue, palette=palette, s=point_size, linewidth=0, ax=ax)
+    name = "PCA" if method == "pca" and coords is None else ("UMAP" if coords is None else "2-D map")
+    ax.set_xlabel(f"{name} 1")
+    ax.set_ylabel(f"{name} 2")
+    ax.set_title(title or f"{name} of {len(xy)} embeddings")
+    if hue is not None:
+        ax.legend(title="label", bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False, markerscale=1.5)
+    ax.emkit_coords = xy
+    return ax
+
+
+def _history_frame(history: Any) -> pd.DataFrame:
+    if isinstance(history, pd.DataFrame):
+        return history.copy()
+    if isinstance(history, Mapping):
+        return pd.DataFrame({k: pd.Series(v) for k, v in history.items()})
+    if isinstance(history, Sequence):
+        return pd.DataFrame(list(history))
+    raise TypeError(f"history must be a DataFrame, a dict of lists or a list of dicts, got {type(history).__name__}")
+
+
+def loss_curve(
+    history: Any,
+    x: str | None = None,
+    y: Sequence[str] | None = None,
+    ax: Any = None,
+    logy: bool = False,
+    title: str | None = None,
+    style: str = "whitegrid",
+):
+    """Training curves from a history (``emkit.learn.train`` output or similar).
+
+    Parameters
+    ----------
+    history : DataFrame, dict of lists, or list of dicts
+        One row per step/epoch, e.g. the history of :func:`emkit.learn.train.fit` (``step, epoch, loss, lr,
+        samples_per_s, time_s``) or ``[{"epoch": 0, "loss": 5.1, "val_loss": 5.3}, ...]``.
+    x : str, optional
+        Column for the x axis; default the first of ``step``, ``iteration``, ``epoch`` present, else the row number.
+    y : sequence of str, optional
+        Columns to draw; default the numeric columns whose name contains ``loss`` or ``acc``, else every numeric
+        column but bookkeeping ones (``lr``, ``time_s``, ``samples_per_s``, counters).
+    ax : matplotlib Axes, optional
+    logy : bool
+        Log-scale y axis.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import seaborn as sns
+
+    frame = _history_frame(history)
+    if frame.empty:
+        raise ValueError("history is empty")
+    if x is None:
+        x = next((c for c in ("step", "iteration", "epoch") if c in frame.columns), None)
+    if x is None:
+        frame = frame.reset_index(names="row")
+        x = "row"
+    if y is None:
+        numeric = [c for c in frame.columns if c != x and pd.api.types.is_numeric_dtype(frame[c])]
+        y = [c for c in numeric if "loss" in str(c) or "acc" in str(c)]
+        if not y:
+            skip = {"lr", "learning_rate", "time", "time_s", "seconds", "samples_per_s", "epoch", "step", "iteration"}
+            y = [c for c in numeric if c not in skip]
+    if not y:
+        raise ValueError(f"no numeric columns to draw among {list(frame.columns)}")
+    missing = [c for c in [x, *y] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"history has no column(s) {missing}; columns: {list(frame.columns)}")
+    long = frame.melt(id_vars=[x], value_vars=list(y), var_name="curve", value_name="value").dropna()
+    ax = _new_ax(ax, (6, 4), style)
+    sns.lineplot(data=long, x=x, y="value", hue="curve", marker="o" if len(frame) <= 30 else None, ax=ax)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_ylabel("loss" if all("loss" in c for c in y) else "value")
+    ax.set_title(title or "training curves")
+    return ax
+
+
+def confusion_matrix_plot(
+    y_true: Sequence,
+    y_pred: Sequence,
+    classes: Sequence | None = None,
+    normalize: str | None = "true",
+    ax: Any = None,
+    cmap: str = "Blues",
+    title: str | None = None,
+    style: str = "white",
+):
+    """Heatmap of the confusion matrix (rows = true class, columns = predicted class).
+
+    Parameters
+    ----------
+    y_true, y_pred : sequences, length N
+    classes : sequence, optional
+        Class order (default: sorted union of both).
+    normalize : {"true", "pred", "all", None}
+        As :func:`sklearn.metrics.confusion_matrix`: ``"true"`` shows per-class recall (rows sum to 1); None counts.
+    ax : matplotlib Axes, optional
+    cmap : str
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.emkit_matrix`` holds the (C, C) matrix drawn.
+    """
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    yt, yp = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
+    if len(yt) != len(yp):
+        raise ValueError(f"y_true has {len(yt)} entries, y_pred {len(yp)}")
+    labels = [str(c) for c in classes] if classes is not None else sorted(set(yt) | set(yp))
+    cm = confusion_matrix(yt, yp, labels=labels, normalize=normalize)
+    ax = _new_ax(ax, (1.2 + 0.6 * len(labels), 1.0 + 0.5 * len(labels)), style)
+    sns.heatmap(cm, annot=True, fmt=".2f" if normalize else "d", cmap=cmap, xticklabels=labels,
+                yticklabels=labels, vmin=0, vmax=1 if normalize else None, square=True, cbar=True, ax=ax)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or ("confusion matrix" + (f" (normalized over {normalize})" if normalize else "")))
+    ax.emkit_matrix = cm
+    return ax
+
+
+def metrics_bar(
+    metrics: Any,
+    ax: Any = None,
+    include: Sequence[str] | None = None,
+    title: str | None = None,
+    style: str = "whitegrid",
+):
+    """Horizontal bars of metric values, coloured by pass/fail against their targets.
+
+    Parameters
+    ----------
+    metrics : DataFrame from :func:`emkit.analysis.evaluate.metrics_table`, the dict of
+        :func:`~emkit.analysis.evaluate.evaluate_embeddings`, or ``{name: value}``
+    ax : matplotlib Axes, optional
+    include : sequence of str, optional
+        Metric names to draw (default: all whose unit is not ``count``).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import seaborn as sns
+
+    if isinstance(metrics, pd.DataFrame):
+        table = metrics.copy()
+    else:
+        from emkit.analysis.evaluate import metrics_table
+
+        table = metrics_table(metrics)
+    if "unit" not in table.columns:
+        table["unit"] = ""
+    if include is not None:
+        table = table[table["metric"].isin(include)]
+    else:
+        table = table[table["unit"] != "count"]
+    if table.empty:
+        raise ValueError("no metrics to draw")
+    status = table.get("passed", pd.Series([None] * len(table), index=table.index))
+    table["status"] = status.map({True: "passed", False: "failed"}).fillna("no target")
+    colours = {"passed": "#4c9a5b", "failed": "#c44e52", "no target": "#8c8c8c"}
+    ax = _new_ax(ax, (6, 0.4 * len(table) + 1.2), style)
+    sns.barplot(data=table, y="metric", x="value", hue="status", palette=colours, dodge=False, ax=ax)
+    if "target" in table.columns:
+        for i, target in enumerate(table["target"]):
+            if isinstance(target, str) and target:
+                val = float(target.split()[-1])
+                ax.plot([val, val], [i - 0.4, i + 0.4], color="black", lw=1.5)
+    ax.legend(title="target", bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
+    ax.set_xlabel("value (black tick: target)")
+    ax.set_ylabel("")
+    ax.set_title(title or "embedding metrics")
+    return ax
+
+
+def label_budget_plot(curve: pd.DataFrame, ax: Any = None, title: str | None = None, style: str = "whitegrid"):
+    """Probe accuracy vs fraction of training labels (:func:`emkit.analysis.evaluate.label_budget_curve`).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import seaborn as sns
+
+    long = curve.melt(id_vars=["label_fraction"], value_vars=["accuracy", "balanced_accuracy"],
+                      var_name="score", value_name="value")
+    ax = _new_ax(ax, (5, 4), style)
+    sns.lineplot(data=long, x="label_fraction", y="value", hue="score", marker="o", ax=ax)
+    ax.set_xscale("log")
+    ax.set_xlabel("fraction of training labels")
+    ax.set_ylabel("test score")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title or "label budget")
+    return ax

@@ -1,0 +1,267 @@
+"""Tests of emkit.analysis.evaluate on synthetic data whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+
+from emkit.analysis import evaluate as ev
+
+
+def blobs(n_per: int = 100, n_classes: int = 3, dim: int = 8, spread: float = 0.3, seed: int = 0):
+    """Well-separated Gaussian blobs: centres ~N(0, 10^2), within-class std `spread`."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(n_classes, dim))
+    x = np.concatenate([c + spread * rng.normal(size=(n_per, dim)) for c in centres])
+    y = np.repeat(np.array([f"class{i}" for i in range(n_classes)]), n_per)
+    return x, y
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def test_embedding_matrix_orders_columns_numerically_and_names_bad_rows():
+    df = pd.DataFrame({"id": [7, 8], "emb_10": [10.0, 20.0], "emb_2": [2.0, 3.0], "other": ["a", "b"]})
+    for i in range(10):
+        if i != 2:
+            df[f"emb_{i}"] = float(i)
+    x = ev.embedding_matrix(df)
+    assert x.shape == (2, 11)
+    assert x[:, 2].tolist() == [2.0, 3.0] and x[:, 10].tolist() == [10.0, 20.0]
+    df.loc[1, "emb_3"] = np.nan
+    with pytest.raises(ValueError, match=r"row 1 \(id=8\)"):
+        ev.embedding_matrix(df)
+    with pytest.raises(ValueError, match="gaps"):
+        ev.embedding_matrix(df.drop(columns=["emb_3"]))
+    with pytest.raises(ValueError, match="no embedding columns"):
+        ev.embedding_matrix(df[["id", "other"]])
+
+
+def test_silhouette_high_on_blobs_low_on_noise():
+    x, y = blobs()
+    assert ev.silhouette(x, y) > 0.7
+    assert ev.silhouette(x, y, metric="cosine") > 0.7
+    noise = np.random.default_rng(1).normal(size=x.shape)
+    assert abs(ev.silhouette(noise, y)) < 0.05
+    with pytest.raises(ValueError, match="classes"):
+        ev.silhouette(x, np.zeros(len(x)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def test_hopkins_hand_computed_tiny_2d_example():
+    # data and probes chosen so every distance is a square root of an integer
+    data = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    uniform = np.array([[2.0, 2.0], [0.0, 1.0]])
+    sample_idx = [0, 3]
+    # u: (2,2) -> (3,3) at sqrt(2); (0,1) -> (0,0) or (0,2) at 1
+    # w: (0,0) -> (1,0) at 1;       (3,3) -> (0,2) at sqrt(10)
+    su, sw = math.sqrt(2) + 1.0, 1.0 + math.sqrt(10)
+    assert ev.hopkins_from_samples(data, uniform, sample_idx) == pytest.approx(su / (su + sw), abs=1e-15)
+    # Lawson & Jurs form with distances^D, D = 2: (2 + 1) / (2 + 1 + 1 + 10) = 3/14
+    assert ev.hopkins_from_samples(data, uniform, sample_idx, power="dim") == pytest.approx(3 / 14, abs=1e-15)
+    assert ev.hopkins_from_samples(data, uniform, sample_idx, power=2) == pytest.approx(3 / 14, abs=1e-15)
+
+
+def test_hopkins_follows_its_documented_draws_exactly():
+    x = np.random.default_rng(5).normal(size=(57, 3))
+    seed = 11
+    m = int(math.floor(0.1 * len(x)))  # 5
+    rng = np.random.default_rng(seed)
+    uniform = rng.uniform(x.min(0), x.max(0), size=(m, 3))
+    idx = rng.choice(len(x), size=m, replace=False)
+    d_u = cdist(uniform, x).min(axis=1)
+    d_all = cdist(x[idx], x)
+    d_all[np.arange(m), idx] = np.inf
+    d_w = d_all.min(axis=1)
+    expected = d_u.sum() / (d_u.sum() + d_w.sum())
+    assert ev.hopkins(x, 0.1, seed=seed) == pytest.approx(expected, abs=1e-12)
+    assert ev.hopkins(x, 0.1, seed=seed) == ev.hopkins(x, 0.1, seed=seed)  # same seed, same value
+    assert ev.hopkins(x, 0.1, seed=seed) != ev.hopkins(x, 0.1, seed=seed + 1)
+
+
+def test_hopkins_clustered_near_one_uniform_near_half():
+    x, _ = blobs()
+    assert ev.hopkins(x, seed=0) > 0.9
+    uniform = np.random.default_rng(2).uniform(size=(1000, 2))
+    assert ev.hopkins(uniform, seed=0) == pytest.approx(0.5, abs=0.05)
+    # (probe seeds differ from the data's seed 2: with the same seed, rng.uniform would replay the data itself)
+    mean_h = np.mean([ev.hopkins(uniform, seed=s) for s in range(10, 15)])
+    assert mean_h == pytest.approx(0.5, abs=0.03)
+
+
+def test_hopkins_duplicate_points_give_zero_w():
+    x = np.array([[0.0, 0.0], [0.0, 0.0], [5.0, 5.0]])
+    assert ev.hopkins_from_samples(x, np.array([[1.0, 1.0]]), [0]) == 1.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def test_knn_accuracy_separable_vs_shuffled():
+    x, y = blobs()
+    assert ev.knn_accuracy(x, y, k=5) == 1.0
+    shuffled = np.random.default_rng(0).permutation(y)
+    assert abs(ev.knn_accuracy(x, shuffled, k=5) - 1 / 3) < 0.1
+    tr, te = np.arange(0, len(x), 2), np.arange(1, len(x), 2)
+    assert ev.knn_accuracy(x, y, train_idx=tr, test_idx=te) == 1.0
+    assert ev.knn_accuracy(x, y, balanced=True, train_idx=tr, test_idx=te) == 1.0
+
+
+def test_knn_grouped_protocol_removes_same_object_leakage():
+    # 40 objects, each a tight blob of 5 cutouts, with a label drawn at random per object:
+    # leave-one-out lets an object's own cutouts vote (inflated ~1.0), the grouped protocol does not (~chance).
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=10.0, size=(40, 6))
+    x = np.repeat(centres, 5, axis=0) + 0.01 * rng.normal(size=(200, 6))
+    obj = np.repeat(np.arange(40), 5)
+    y = np.repeat(rng.choice(["a", "b"], size=40), 5)
+    assert ev.knn_accuracy(x, y, k=3) == 1.0
+    assert ev.knn_accuracy(x, y, k=3, groups=obj) < 0.75
+
+
+def test_sample_label_fraction_keeps_one_per_class():
+    labels = np.array(["big"] * 500 + ["small"] * 20 + ["tiny"] * 3)
+    idx = ev.sample_label_fraction(labels, 0.01, seed=0)
+    kept = pd.Series(labels[idx]).value_counts().to_dict()
+    assert kept == {"big": 5, "small": 1, "tiny": 1}
+    assert len(np.unique(idx)) == len(idx)
+    assert np.array_equal(idx, ev.sample_label_fraction(labels, 0.01, seed=0))
+    assert len(ev.sample_label_fraction(labels, 1.0)) == len(labels)
+    with pytest.raises(ValueError):
+        ev.sample_label_fraction(labels, 0.0)
+
+
+def test_linear_probe_separable_vs_shuffled_and_label_budget():
+    x, y = blobs()
+    tr, te = np.arange(0, len(x), 2), np.arange(1, len(x), 2)
+    res = ev.linear_probe(x, y, tr, te, label_fraction=0.01, seed=0)
+    assert res["n_train"] == 3 and res["n_classes_train"] == 3  # 1 % of 50 per class -> 1 each
+    assert res["accuracy"] == 1.0 and res["balanced_accuracy"] == 1.0
+    shuffled = np.random.default_rng(0).permutation(y)
+    res = ev.linear_probe(x, shuffled, tr, te)
+    assert abs(res["accuracy"] - 1 / 3) < 0.12
+    curve = ev.label_budget_curve(x, y, tr, te, fractions=(0.01, 0.1, 1.0), progress=False)
+    assert curve["label_fraction"].tolist() == [0.01, 0.1, 1.0]
+    assert curve["n_train"].tolist() == [3, 15, 150]
+    assert (curve["accuracy"] == 1.0).all()
+    with pytest.raises(ValueError, match="share"):
+        ev.linear_probe(x, y, tr, tr)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def test_same_object_retrieval_perfect_for_grouped_objects():
+    rng = np.random.default_rng(4)
+    centres = rng.normal(scale=10.0, size=(12, 5))
+    x = np.repeat(centres, 6, axis=0) + 0.01 * rng.normal(size=(72, 5))
+    obj = np.repeat(np.arange(12) * 1000 + 7, 6)
+    perm = rng.permutation(72)  # row order must not matter
+    r = ev.same_object_retrieval(x[perm], obj[perm], k=5, progress=False)
+    assert r["precision_at_k"] == 1.0 and r["top1"] == 1.0 and r["mean_average_precision"] == 1.0
+    assert r["n_queries"] == 72 and r["n_objects"] == 12
+    # random object ids: precision ~ chance (5 others of 71)
+    r = ev.same_object_retrieval(x, rng.permutation(obj), k=5, batch_size=10, progress=False)
+    assert r["precision_at_k"] < 0.3
+
+
+def test_same_object_retrieval_hand_computed_1d():
+    # rows: x = 0 (a), 1 (a), 10 (b), 11 (b), 6.2 (a), 100 (c: a singleton, in the database only)
+    x = np.array([[0.0], [1.0], [10.0], [11.0], [6.2], [100.0]])
+    obj = np.array(["a", "a", "b", "b", "a", "c"])
+    r = ev.same_object_retrieval(x, obj, k=2, progress=False)
+    # rankings (relevance): 0: [1,1,0,0,0]; 1: [1,1,0,0,0]; 6.2: 10,11,1,0 -> [0,0,1,1,0] AP = (1/3 + 2/4)/2
+    # 10: 11, 6.2.. -> [1,0,...] AP 1; 11: 10 first -> AP 1
+    assert r["mean_average_precision"] == pytest.approx((4 + 5 / 12) / 5, abs=1e-12)
+    assert r["top1"] == pytest.approx(4 / 5)
+    assert r["precision_at_k"] == pytest.approx((1 + 1 + 0 + 0.5 + 0.5) / 5)
+    assert r["n_queries"] == 5 and r["n_objects"] == 2
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def _tables(seed: int = 0):
+    """Embeddings + points tables: 3 classes, 10 neurons per class, 8 cutouts per neuron, ids shuffled."""
+    rng = np.random.default_rng(seed)
+    class_centres = rng.normal(scale=10.0, size=(3, 6))
+    rows, vecs = [], []
+    for n in range(30):
+        c = n % 3
+        neuron_centre = class_centres[c] + rng.normal(scale=1.0, size=6)
+        for _ in range(8):
+            rows.append({"id": 1000 + len(rows), "label": f"type{c}", "neuron_id": 500 + n,
+                         "x_nm": 0.0, "y_nm": 0.0, "z_nm": 0.0})
+            vecs.append(neuron_centre + 0.05 * rng.normal(size=6))
+    points = pd.DataFrame(rows)
+    emb = pd.DataFrame(np.array(vecs), columns=[f"emb_{i}" for i in range(6)])
+    emb.insert(0, "id", points["id"].to_numpy())
+    return emb.sample(frac=1.0, random_state=seed).reset_index(drop=True), points
+
+
+def test_evaluate_embeddings_and_metrics_table():
+    emb, points = _tables()
+    m = ev.evaluate_embeddings(emb, points, label_col="label", group_col="neuron_id", progress=False)
+    for name in ("n_points", "dim", "hopkins", "silhouette_euclidean", "silhouette_cosine", "knn_accuracy",
+                 "probe_accuracy_1pct", "probe_accuracy_10pct", "probe_accuracy_100pct",
+                 "probe_balanced_accuracy_100pct", "retrieval_precision_at_k", "retrieval_top1", "retrieval_map"):
+        assert name in m, name
+        assert set(m[name]) == {"value", "unit", "description"}
+    assert m["n_points"]["value"] == 240 and m["dim"]["value"] == 6
+    assert m["knn_accuracy"]["value"] == 1.0  # classes separable across neurons
+    assert m["probe_accuracy_100pct"]["value"] == 1.0
+    assert m["retrieval_precision_at_k"]["value"] == 1.0  # cutouts of one neuron are tightest
+    assert m["hopkins"]["value"] > 0.9
+
+    table = ev.metrics_table(m, targets={"hopkins": "> 0.6", "knn_accuracy": 0.99, "silhouette_cosine": "< 0"})
+    assert list(table.columns) == ["metric", "value", "unit", "target", "passed", "description"]
+    row = table.set_index("metric")
+    assert row.loc["hopkins", "passed"] is True and row.loc["hopkins", "target"] == "> 0.6"
+    assert row.loc["knn_accuracy", "passed"] is True and row.loc["knn_accuracy", "target"] == ">= 0.99"
+    assert row.loc["silhouette_cosine", "passed"] is False
+    assert row.loc["dim", "passed"] is None
+    plain = ev.metrics_table({"silhouette_euclidean": 0.1, "hopkins": 0.7})  # default seed-003 targets
+    assert plain["passed"].tolist() == [False, True]
+
+
+def test_evaluate_embeddings_with_given_split_and_missing_ids():
+    emb, points = _tables(1)
+    points["split"] = np.where(points["neuron_id"] % 5 == 0, "test", "train")
+    extra = emb.iloc[:1].copy()
+    extra["id"] = 99999  # an embedding without a point row
+    with pytest.warns(UserWarning, match="1 of 241 embeddings"):
+        m = ev.evaluate_embeddings(pd.concat([emb, extra]), points, split="split", label_fractions=(1.0,),
+                                   progress=False)
+    assert m["n_points"]["value"] == 240
+    assert "retrieval_map" not in m  # no object column given
+    assert "given split" in m["probe_accuracy_100pct"]["description"]
+    assert m["probe_accuracy_100pct"]["value"] == 1.0
+    with pytest.raises(ValueError, match="split column"):
+        ev.evaluate_embeddings(emb, points, split="nope", progress=False)
+
+
+@pytest.mark.realdata
+def test_same_object_retrieval_on_snemi3d_objects():
+    """Real object ids (SNEMI3D AC4, Kasthuri et al. 2015): 20 random voxels from each of the 10 largest neurons of
+    a 20x256x256 subvolume, "embedded" by their position in nm (6x6x30 nm voxels). Neurons are spatially compact
+    there, so retrieval must beat chance by far; shuffled object ids must not."""
+    h5py = pytest.importorskip("h5py")
+    from emkit.paths import realdata_dir
+
+    path = realdata_dir() / "snemi3d_ac4_train.h5"
+    if not path.exists():
+        pytest.skip(f"real data absent: {path}")
+    with h5py.File(path, "r") as f:
+        seg = f["neuron_ids"][:20, :256, :256]  # (z, y, x)
+    ids, counts = np.unique(seg[seg > 0], return_counts=True)
+    largest = ids[np.argsort(counts)[::-1][:10]]
+    rng = np.random.default_rng(0)
+    emb, obj = [], []
+    for i in largest:
+        zyx = np.argwhere(seg == i)
+        pick = zyx[rng.choice(len(zyx), size=20, replace=False)]
+        emb.append(pick[:, ::-1] * np.array([6.0, 6.0, 30.0]))  # (x, y, z) in nm
+        obj += [int(i)] * 20
+    emb, obj = np.concatenate(emb), np.array(obj)
+    chance = 19 / 199
+    r = ev.same_object_retrieval(emb, obj, k=5, progress=False)
+    assert r["n_objects"] == 10 and r["n_queries"] == 200
+    assert r["precision_at_k"] > 3 * chance and r["mean_average_precision"] > 2 * chance
+    shuffled = ev.same_object_retrieval(emb, rng.permutation(obj), k=5, progress=False)
+    assert shuffled["precision_at_k"] < 2 * chance

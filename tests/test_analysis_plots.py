@@ -1,0 +1,95 @@
+"""Tests of emkit.analysis.plots (Agg backend; UMAP only in one tiny `slow` test)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from emkit.analysis import evaluate as ev  # noqa: E402
+from emkit.analysis import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(3, 5))
+    x = np.concatenate([c + 0.3 * rng.normal(size=(20, 5)) for c in centres])
+    return x, np.repeat(["a", "b", "c"], 20)
+
+
+def test_pca_map_and_given_coords(tmp_path):
+    x, y = _blobs()
+    ax = plots.umap_plot(x, y, method="pca", seed=0)
+    assert ax.emkit_coords.shape == (60, 2)
+    assert ax.get_xlabel() == "PCA 1"
+    assert len(ax.collections[0].get_offsets()) == 60
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["a", "b", "c"]
+    ax.figure.savefig(tmp_path / "pca.png")
+    assert (tmp_path / "pca.png").stat().st_size > 1000
+    fig, axes = plt.subplots(1, 2)
+    out = plots.umap_plot(x, None, ax=axes[1], coords=ax.emkit_coords)
+    assert out is axes[1] and np.array_equal(out.emkit_coords, ax.emkit_coords)
+    with pytest.raises(ValueError, match="umap' or 'pca"):
+        plots.umap_plot(x, y, method="tsne")
+
+
+def test_loss_curve_from_list_of_dicts_and_dict():
+    hist = [{"epoch": e, "loss": 5.0 / (e + 1), "val_loss": 5.5 / (e + 1), "lr": 1e-3} for e in range(5)]
+    ax = plots.loss_curve(hist)
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "loss"
+    assert len(ax.get_lines()) >= 2  # loss and val_loss, not lr
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["loss", "val_loss"]
+    train_hist = pd.DataFrame({"step": range(6), "epoch": [0, 0, 0, 1, 1, 1], "loss": np.linspace(4, 2, 6),
+                               "lr": 1e-3, "samples_per_s": 50.0, "time_s": np.arange(6.0)})
+    ax = plots.loss_curve(train_hist)  # emkit.learn.train's history columns
+    assert ax.get_xlabel() == "step" and [t.get_text() for t in ax.get_legend().get_texts()] == ["loss"]
+    ax = plots.loss_curve({"loss": [3.0, 2.0, 1.0]}, logy=True)
+    assert ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="no column"):
+        plots.loss_curve(hist, y=["acc"])
+
+
+def test_confusion_matrix_plot_values():
+    y_true = ["a", "a", "b", "b", "c", "c"]
+    y_pred = ["a", "b", "b", "b", "c", "a"]
+    ax = plots.confusion_matrix_plot(y_true, y_pred, classes=["a", "b", "c"])
+    expected = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    assert np.allclose(ax.emkit_matrix, expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    counts = plots.confusion_matrix_plot(y_true, y_pred, normalize=None).emkit_matrix
+    assert counts.sum() == 6 and counts[2, 0] == 1
+
+
+def test_metrics_bar_and_label_budget_plot():
+    table = ev.metrics_table({"silhouette_euclidean": 0.1, "hopkins": 0.8, "knn_accuracy": 0.9})
+    ax = plots.metrics_bar(table)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["silhouette_euclidean", "hopkins", "knn_accuracy"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["failed", "no target", "passed"]
+    x, y = _blobs()
+    curve = ev.label_budget_curve(x, y, np.arange(0, 60, 2), np.arange(1, 60, 2), fractions=(0.1, 1.0),
+                                  progress=False)
+    ax = plots.label_budget_plot(curve)
+    assert ax.get_xscale() == "log"
+
+
+@pytest.mark.slow
+def test_umap_plot_tiny():
+    """Real UMAP on 60 points (numba JIT: ~35 s in a fresh process)."""
+    x, y = _blobs()
+    ax = plots.umap_plot(x, y, seed=0, n_neighbors=10)
+    xy = ax.emkit_coords
+    assert xy.shape == (60, 2) and np.isfinite(xy).all()
+    assert ax.get_xlabel() == "UMAP 1"
+    # separable blobs stay separated in 2-D
+    assert ev.silhouette(xy, y) > 0.5
