@@ -50,3 +50,14 @@ def realdata_dir() -> Path:
     if env:
         return Path(env)
     return project_root().parent / "shared" / "realdata"
+
+
+def run_dir(name: str) -> Path:
+    """Folder for one training run's checkpoints, logs and exported tables: ``<data_dir>/runs/<name>``.
+
+    Chapters that build on each other (training → evaluation) meet here.
+    """
+    path = data_dir() / "runs" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+

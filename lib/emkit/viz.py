@@ -171,3 +171,45 @@ def gallery(dataset, points, label_col: str = "label", per_class: int = 5, size_
     fig.suptitle(f"{label_col}: {per_class} examples per class, {size_nm[0]:.0f}×{size_nm[1]:.0f} nm", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def cutout_panels(cutouts, channel_names=None, titles=None, plane: str = "xy"):
+    """Central slices of multi-channel cutouts: one column per cutout, one row per channel.
+
+    Parameters
+    ----------
+    cutouts : sequence of arrays (C, z, y, x)
+        E.g. ``CutoutDataset`` items' ``x`` as numpy.
+    channel_names : sequence of str, optional
+        Row labels (e.g. ``spec.channels``).
+    titles : sequence of str, optional
+        Column titles.
+    plane : {"xy", "xz"}
+        Which central plane to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    cutouts = [np.asarray(c) for c in cutouts]
+    if not cutouts:
+        raise ValueError("cutout_panels: no cutouts given")
+    n_channels = cutouts[0].shape[0]
+    fig, axes = plt.subplots(n_channels, len(cutouts), figsize=(1.9 * len(cutouts), 1.9 * n_channels),
+                             squeeze=False)
+    for col, cube in enumerate(cutouts):
+        for row in range(n_channels):
+            vol = cube[row]
+            img = vol[vol.shape[0] // 2] if plane == "xy" else vol[:, vol.shape[1] // 2, :]
+            ax = axes[row, col]
+            ax.imshow(img, cmap="gray" if row == 0 else "magma", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0 and channel_names is not None:
+                ax.set_ylabel(channel_names[row], fontsize=9)
+            if row == 0 and titles is not None:
+                ax.set_title(titles[col], fontsize=9)
+    fig.tight_layout()
+    return fig

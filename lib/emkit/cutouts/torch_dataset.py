@@ -1,0 +1,102 @@
+"""A torch ``Dataset`` over cutouts: reads the zarr cache, or cuts on the fly when a point is not cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .cache import as_cache, dataset_cache_name
+from .engine import _compute_batch, _Context, _roles_for, check_points, extract_cutouts
+from .spec import CutoutSpec
+
+
+class CutoutDataset(Dataset):
+    """Cutouts of ``spec`` around the rows of ``points``, one sample per row.
+
+    Parameters
+    ----------
+    dataset : object with ``name`` and ``volume(layer, mip=0)``.
+    points : DataFrame in the point schema (``id``, ``x_nm``, ``y_nm``, ``z_nm``, optional ``label``, ...).
+    spec : CutoutSpec
+    cache : CutoutCache, path, True or None
+        With a cache and ``precompute=True`` (default) the missing cutouts are computed once, batched, on
+        construction; samples are then read from the cache. Without a cache every sample is cut on the fly.
+    precompute : bool
+        Fill the cache on construction (fast, batched, resumable).
+    label_column : str
+        Column returned as ``label`` (``""`` when the table has none).
+
+    Each item is ``dict(x=tensor (C, D, H, W) float32, id=int, label=..., valid=tensor (D, H, W) bool,
+    at_border=bool)``.
+    """
+
+    def __init__(self, dataset, points: pd.DataFrame, spec: CutoutSpec, *, cache=None, precompute: bool = True,
+                 label_column: str = "label", progress: bool = True):
+        self.dataset = dataset
+        self.points = points.reset_index(drop=True)
+        self.spec = spec
+        self.cache = as_cache(cache)
+        self.label_column = label_column
+        self._table = points.attrs.get("name", "points")
+        check_points(self.points, dataset.volume(spec.layer_name(_roles_for(spec, self.points)[0]), 0),
+                     table=self._table)
+        self._store = None
+        self._ctx = None  # readers for on-the-fly cutouts, opened lazily once per process
+        if self.cache is not None:
+            if precompute:
+                extract_cutouts(dataset, self.points, spec, cache=self.cache, load=False, progress=progress)
+            self._store = self.cache.store(dataset_cache_name(dataset), spec)
+
+    def __getstate__(self):  # DataLoader workers reopen their own readers (tensorstore handles do not pickle)
+        state = self.__dict__.copy()
+        state["_ctx"] = None
+        return state
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def _label(self, row):
+        if self.label_column in row.index:
+            v = row[self.label_column]
+            if v is None or (np.isscalar(v) and pd.isna(v)):
+                return ""  # default_collate cannot batch None
+            return v.item() if isinstance(v, np.generic) else v
+        return ""
+
+    def __getitem__(self, index: int) -> dict:
+        row = self.points.iloc[int(index)]
+        pid = int(row["id"])
+        if self._store is not None and pid in self._store:
+            x, valid, border = self._store.read_one(pid)
+        else:
+            if self._ctx is None:
+                self._ctx = _Context(self.dataset, self.spec, "auto", 1, True, _roles_for(self.spec, self.points))
+            xb, vb = _compute_batch(self._ctx, self.points.iloc[[int(index)]], np.array([int(index)]), self._table)
+            x, valid, border = xb[0], vb[0], not bool(vb[0].all())
+        return {"x": torch.from_numpy(np.ascontiguousarray(x)), "id": pid, "label": self._label(row),
+                "valid": torch.from_numpy(np.ascontiguousarray(valid)), "at_border": bool(border)}
+
+
+def make_loader(dataset: CutoutDataset, *, batch_size: int = 8, shuffle: bool = False, num_workers: int = 0,
+                pin_memory: bool | None = None, seed: int = 0, drop_last: bool = False, **kwargs) -> DataLoader:
+    """A ``DataLoader`` over a :class:`CutoutDataset`: batches ``x`` (B, C, D, H, W), ``id`` (B,), ``label``.
+
+    ``pin_memory`` defaults to ``torch.cuda.is_available()``; shuffling is seeded (``seed``) so runs repeat;
+    with ``num_workers > 0`` workers are persistent and start from a ``forkserver`` (tensorstore forbids fork()
+    after its threads started), so each worker pays one import (~2-4 s) once.
+    """
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    if num_workers > 0:
+        kwargs.setdefault("persistent_workers", True)
+        # tensorstore aborts a fork() after its threads started: workers come from a clean forkserver instead
+        import multiprocessing as mp
+
+        kwargs.setdefault("multiprocessing_context",
+                          "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      pin_memory=pin_memory, generator=gen, drop_last=drop_last, **kwargs)
