@@ -59,6 +59,7 @@ def test_recorder_writes_and_pages_render(tmp_path):
     rec.metric("silhouette", 0.21, target=">0.15", description="by class")
     rec.metric("throughput", 48.5, unit="samples/s")
     rec.metric("silhouette", 0.05, target=">0.15")  # replaced, not duplicated
+    assert rec.table()["name"].tolist() == ["silhouette", "throughput"]
     doc = json.loads((tmp_path / "ssl.json").read_text())
     assert [m["name"] for m in doc["metrics"]] == ["silhouette", "throughput"]
     assert doc["metrics"][0]["passed"] is False

@@ -111,6 +111,13 @@ class Recorder:
         self._write()
         return metric
 
+    def table(self):
+        """The recorded metrics as a DataFrame (name, value, unit, target, passed, description)."""
+        import pandas as pd
+
+        return pd.DataFrame([dict(asdict(m), passed=m.passed) for m in self.metrics.values()],
+                            columns=["name", "value", "unit", "target", "passed", "description"])
+
     def savefig(self, fig, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``<results_dir>/figures/<chapter>-<name>.png`` and return the path."""
         out = self.directory / "figures" / f"{self.chapter}-{name}.png"

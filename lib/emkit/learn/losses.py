@@ -1,0 +1,139 @@
+"""Self-supervised objectives: NT-Xent (SimCLR) and the SimSiam negative-cosine loss.
+
+- NT-Xent: Chen, Kornblith, Norouzi & Hinton 2020, "A Simple Framework for Contrastive Learning of Visual
+  Representations" (ICML), Eq. 1. Written in plain torch because pytorch-metric-learning's ``NTXentLoss`` builds all
+  pairs explicitly (time and memory grow ~batch^3, ecosystem notes); the test checks that both give the same value.
+- SimSiam: Chen & He 2021, "Exploring Simple Siamese Representation Learning" (CVPR), Eq. 3-4: symmetric negative
+  cosine similarity between the predictor output of one view and the stop-gradient projection of the other.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["nt_xent", "NTXent", "simsiam_loss", "SimSiamLoss"]
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather of (n_r, D) tensors of possibly different n_r, with gradients flowing back to every rank.
+
+    Backward all-reduces (sums) the gradients of the gathered copies, so each rank receives the gradient of *every*
+    rank's loss with respect to its own rows (the cross-replica behaviour of SimCLR's TPU implementation). Written
+    here because torch.distributed.nn.all_gather needs reduce-scatter/all-to-all, which gloo lacks on CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor):
+        world = dist.get_world_size()
+        n = torch.tensor([x.shape[0]], device=x.device)
+        sizes = [torch.zeros_like(n) for _ in range(world)]
+        dist.all_gather(sizes, n)
+        sizes = [int(s.item()) for s in sizes]
+        m = max(sizes)
+        pad = torch.zeros((m - x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
+        buf = [torch.empty((m, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in range(world)]
+        dist.all_gather(buf, torch.cat([x, pad]).contiguous())
+        ctx.sizes, ctx.rank, ctx.m = sizes, dist.get_rank(), m
+        return tuple(b[:s] for b, s in zip(buf, sizes))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        m = ctx.m
+        full = torch.stack([torch.cat([g, g.new_zeros((m - g.shape[0], *g.shape[1:]))]) for g in grads])
+        dist.all_reduce(full)  # sum over ranks of d(loss_r)/d(gathered rows)
+        return full[ctx.rank][: ctx.sizes[ctx.rank]]
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
+            gather_distributed: bool = False) -> torch.Tensor:
+    """Normalized temperature-scaled cross-entropy over the 2N views of a batch (Chen et al. 2020).
+
+    Parameters
+    ----------
+    z_a, z_b : (N, D) tensors
+        Projections of the two augmented views; row i of ``z_a`` and row i of ``z_b`` are the positive pair, every
+        other row of either tensor is a negative. Not required to be normalized (L2-normalized here).
+    temperature : float
+        tau in Eq. 1 (0.07-0.5 are usual; seed 003 used 0.07 and 0.1).
+    gather_distributed : bool
+        Under ``torch.distributed`` with several processes, use the views of *all* ranks as negatives (the global
+        batch of the SimCLR paper): each rank's anchors are its own 2N views, the candidates all 2M views. With
+        equal per-rank batches the mean over ranks equals the single-process loss on the concatenated batch, and
+        (after DDP's gradient averaging) so does the gradient. No effect without a process group.
+
+    Returns
+    -------
+    scalar tensor
+        Mean over the (local) 2N anchors of ``-log(exp(s_ii'/tau) / sum_{k != i} exp(s_ik/tau))`` with cosine
+        similarity s.
+    """
+    if z_a.shape != z_b.shape or z_a.ndim != 2:
+        raise ValueError(f"z_a and z_b must both be (N, D); got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    n = z_a.shape[0]
+    z_a = F.normalize(z_a.float(), dim=1)  # float32 for a stable logsumexp
+    z_b = F.normalize(z_b.float(), dim=1)
+    if gather_distributed and _distributed():
+        all_a = _GatherWithGrad.apply(z_a)
+        all_b = _GatherWithGrad.apply(z_b)
+        rank = dist.get_rank()
+        offset = sum(t.shape[0] for t in all_a[:rank])
+        m = sum(t.shape[0] for t in all_a)
+        cand = torch.cat([*all_a, *all_b], dim=0)  # (2M, D)
+        anchors = torch.cat([z_a, z_b], dim=0)  # (2N, D)
+        sim = anchors @ cand.t() / temperature  # (2N, 2M)
+        own = torch.cat([torch.arange(offset, offset + n), torch.arange(m + offset, m + offset + n)])
+        sim[torch.arange(2 * n), own.to(sim.device)] = float("-inf")  # an anchor is never its own negative
+        target = torch.cat([torch.arange(m + offset, m + offset + n), torch.arange(offset, offset + n)])
+        return F.cross_entropy(sim, target.to(sim.device))
+    z = torch.cat([z_a, z_b], dim=0)  # (2N, D)
+    sim = z @ z.t() / temperature  # (2N, 2N)
+    sim.fill_diagonal_(float("-inf"))  # an anchor is never its own negative
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
+class NTXent(nn.Module):
+    """Module form of :func:`nt_xent`: ``loss = NTXent(0.1)(z_a, z_b)`` with ``z_a, z_b`` of shape (N, D)."""
+
+    def __init__(self, temperature: float = 0.1, gather_distributed: bool = False):
+        super().__init__()
+        self.temperature = float(temperature)
+        self.gather_distributed = bool(gather_distributed)
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+def simsiam_loss(p_a: torch.Tensor, p_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """Symmetric SimSiam loss ``D(p_a, sg(z_b))/2 + D(p_b, sg(z_a))/2`` with ``D = -cosine`` (Chen & He 2021).
+
+    Parameters
+    ----------
+    p_a, p_b : (N, D) tensors
+        Predictor outputs for views a and b.
+    z_a, z_b : (N, D) tensors
+        Projector outputs for views a and b; detached here (the stop-gradient that prevents collapse).
+
+    Returns
+    -------
+    scalar tensor in [-1, 1]; -1 is perfect agreement.
+    """
+    return -(F.cosine_similarity(p_a.float(), z_b.detach().float(), dim=1).mean()
+             + F.cosine_similarity(p_b.float(), z_a.detach().float(), dim=1).mean()) / 2
+
+
+class SimSiamLoss(nn.Module):
+    """Module form of :func:`simsiam_loss`."""
+
+    def forward(self, p_a, p_b, z_a, z_b) -> torch.Tensor:
+        return simsiam_loss(p_a, p_b, z_a, z_b)

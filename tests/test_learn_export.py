@@ -1,0 +1,98 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from emkit.learn.export import aggregate_embeddings, embed, read_embeddings, write_embeddings
+from emkit.learn.models import build_encoder
+from emkit.learn.train import RandomCutoutDataset
+
+
+class _WithInvalid(RandomCutoutDataset):
+    def __getitem__(self, i):
+        s = super().__getitem__(i)
+        s["valid"] = torch.full(self.shape[1:], i != 2)  # per-voxel, as emkit.cutouts yields it
+        return s
+
+
+def test_embed_shapes_ids_and_eval_mode():
+    torch.manual_seed(0)
+    enc = build_encoder("slim", 1, widths=(4, 8, 8, 16))
+    ds = _WithInvalid(n=7, shape=(1, 8, 16, 16))
+    df = embed(enc, ds, batch_size=3, progress=False)
+    assert list(df.columns) == ["id"] + [f"emb_{i}" for i in range(16)]
+    assert df["id"].tolist() == [1000, 1001, 1003, 1004, 1005, 1006]
+    assert df.attrs["n_invalid"] == 1
+    assert enc.training  # mode restored
+    # eval mode: a sample's embedding does not depend on its batch mates
+    one = embed(enc, torch.utils.data.Subset(ds, [4]), batch_size=1, progress=False)
+    np.testing.assert_allclose(one.iloc[0, 1:].to_numpy(float), df[df.id == 1004].iloc[0, 1:].to_numpy(float),
+                               rtol=1e-5, atol=1e-6)
+
+
+def _emb_df(n=5, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, d)).astype(np.float32), columns=[f"emb_{i}" for i in range(d)])
+    df.insert(0, "id", np.arange(n, dtype=np.int64)[::-1] + 10)
+    return df
+
+
+def test_write_is_keyed_idempotent_and_carries_model_and_spec(tmp_path):
+    p = tmp_path / "emb.parquet"
+    df = _emb_df()
+    spec = {"shape_vox": [32, 32, 32], "voxel_size_nm": [8, 8, 40]}
+    write_embeddings(df, p, model_id="simclr-slim-v1", spec=spec)
+    first = p.read_bytes()
+    mtime = os.stat(p).st_mtime_ns
+    write_embeddings(df.sample(frac=1, random_state=1), p, model_id="simclr-slim-v1", spec=spec)  # same content
+    assert p.read_bytes() == first and os.stat(p).st_mtime_ns == mtime
+    back = read_embeddings(p)
+    assert back["id"].tolist() == sorted(df["id"])  # keyed and sorted by point id
+    assert (back["model_id"] == "simclr-slim-v1").all()
+    assert json.loads(back["spec"].iloc[0]) == spec and back.attrs["model_id"] == "simclr-slim-v1"
+    np.testing.assert_array_equal(back.set_index("id").loc[df["id"], "emb_0"].to_numpy(), df["emb_0"].to_numpy())
+
+
+def test_upsert_and_errors(tmp_path):
+    p = tmp_path / "emb.parquet"
+    df = _emb_df()
+    write_embeddings(df, p, "m", spec={"a": 1})
+    new = _emb_df(n=2, seed=5)
+    new["id"] = [10, 99]
+    write_embeddings(new, p, "m", spec={"a": 1}, mode="upsert")
+    back = read_embeddings(p)
+    assert sorted(back["id"]) == sorted(set(df["id"]) | {99})
+    assert back.set_index("id").loc[10, "emb_0"] == pytest.approx(new["emb_0"].iloc[0])
+    with pytest.raises(ValueError, match="cannot upsert"):
+        write_embeddings(new, p, "other", spec={"a": 1}, mode="upsert")
+    dup = pd.concat([df, df.iloc[:1]])
+    with pytest.raises(ValueError, match=r"duplicate point id.*id=14"):
+        write_embeddings(dup, tmp_path / "x.parquet", "m")
+    bad = df.copy()
+    bad.loc[2, "emb_1"] = np.nan
+    with pytest.raises(ValueError, match=r"row 2 \(id=12\)"):
+        write_embeddings(bad, tmp_path / "y.parquet", "m")
+
+
+def test_segclr_radius_aggregation():
+    # object 1: three nodes on a line 6 um apart; object 2 sits on top of object 1's first node
+    df = pd.DataFrame({
+        "id": [1, 2, 3, 4],
+        "root_id": [1, 1, 1, 2],
+        "x_nm": [0.0, 6000.0, 12000.0, 0.0], "y_nm": 0.0, "z_nm": 0.0,
+        "emb_0": [0.0, 3.0, 6.0, 100.0], "emb_1": [1.0, 1.0, 1.0, -1.0],
+    })
+    out = aggregate_embeddings(df, radius_nm=10_000, progress=False)
+    # node 1 sees nodes 1,2 (12 um is too far); node 2 sees all three of its object; object 2 only itself
+    assert out["emb_0"].tolist() == pytest.approx([1.5, 3.0, 4.5, 100.0])
+    assert out["n_aggregated"].tolist() == [2, 3, 2, 1]
+    assert out["emb_1"].tolist() == pytest.approx([1, 1, 1, -1])
+    big = aggregate_embeddings(df, radius_nm=25_000, progress=False)
+    assert big["emb_0"].tolist() == pytest.approx([3.0, 3.0, 3.0, 100.0])
+    bad = df.copy()
+    bad.loc[2, "x_nm"] = np.nan
+    with pytest.raises(ValueError, match=r"row 2 \(id=3\)"):
+        aggregate_embeddings(bad, progress=False)

@@ -1,0 +1,97 @@
+import math
+
+import pytest
+import torch
+
+from emkit.learn.losses import nt_xent, simsiam_loss
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.5])
+def test_nt_xent_matches_pytorch_metric_learning(temperature):
+    from pytorch_metric_learning.losses import NTXentLoss
+
+    g = torch.Generator().manual_seed(1)
+    n, d = 6, 8
+    z_a = torch.randn(n, d, generator=g, dtype=torch.float64)
+    z_b = torch.randn(n, d, generator=g, dtype=torch.float64)
+    ours = nt_xent(z_a, z_b, temperature)
+    # PML: one embeddings tensor (2N, D); the two views of sample i share label i -> exactly one positive per anchor,
+    # the other 2N-2 rows are negatives; the loss is the mean over the 2N (anchor, positive) pairs.
+    emb = torch.cat([z_a, z_b]).float()
+    labels = torch.arange(n).repeat(2)
+    ref = NTXentLoss(temperature=temperature)(emb, labels)
+    assert abs(ours.item() - ref.item()) < 1e-5
+
+
+def test_nt_xent_properties():
+    z = torch.nn.functional.normalize(torch.randn(4, 16), dim=1)
+    perfect = nt_xent(z, z, 0.1)
+    shuffled = nt_xent(z, z[[1, 2, 3, 0]], 0.1)
+    assert perfect < shuffled
+    # all-identical embeddings: uniform over 2N-1 candidates
+    same = torch.ones(5, 3)
+    assert math.isclose(nt_xent(same, same, 0.1).item(), math.log(9), rel_tol=1e-5)
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        nt_xent(torch.randn(3, 4), torch.randn(4, 4))
+
+
+def test_nt_xent_gradient_flows_to_both_views():
+    a = torch.randn(4, 8, requires_grad=True)
+    b = torch.randn(4, 8, requires_grad=True)
+    nt_xent(a, b).backward()
+    assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
+
+
+def test_simsiam_stop_gradient():
+    p_a, p_b = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
+    z_a, z_b = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
+    loss = simsiam_loss(p_a, p_b, z_a, z_b)
+    loss.backward()
+    assert z_a.grad is None and z_b.grad is None  # stop-gradient
+    assert p_a.grad is not None
+    assert math.isclose(simsiam_loss(z_a, z_b, z_b, z_a).item(), -1.0, rel_tol=1e-6)
+
+
+def _gather_worker(rank, world, store, out, cases):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        for sizes in cases:
+            g = torch.Generator().manual_seed(0)
+            m = sum(sizes)
+            z_a, z_b = torch.randn(m, 5, generator=g), torch.randn(m, 5, generator=g)
+            lo = sum(sizes[:rank])
+            a = z_a[lo:lo + sizes[rank]].clone().requires_grad_(True)
+            b = z_b[lo:lo + sizes[rank]].clone().requires_grad_(True)
+            loss = nt_xent(a, b, 0.2, gather_distributed=True)
+            loss.backward()
+            tag = "_".join(map(str, sizes))
+            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad}, f"{out}/{tag}_{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # spawns two processes (8-15 s on the shared 2-core machine)
+def test_nt_xent_gathers_negatives_across_ranks(tmp_path):
+    import torch.multiprocessing as mp
+
+    cases = ((3, 3), (3, 2))  # equal and unequal per-rank batches (the gather pads and trims)
+    mp.spawn(_gather_worker, args=(2, str(tmp_path / "store"), str(tmp_path), cases), nprocs=2)
+    for sizes in cases:
+        tag = "_".join(map(str, sizes))
+        res = [torch.load(tmp_path / f"{tag}_{r}.pt") for r in range(2)]
+        g = torch.Generator().manual_seed(0)
+        m = sum(sizes)
+        z_a = torch.randn(m, 5, generator=g).requires_grad_(True)
+        z_b = torch.randn(m, 5, generator=g).requires_grad_(True)
+        ref = nt_xent(z_a, z_b, 0.2)
+        # the global loss is the anchor-count-weighted mean of the per-rank losses
+        combined = sum(r["loss"] * n for r, n in zip(res, sizes)) / m
+        assert abs(combined.item() - ref.item()) < 1e-6
+        if sizes[0] == sizes[1]:
+            # each rank's gradient is the gradient of the sum of all ranks' losses = world * d(global)/dz
+            ref.backward()
+            ga = torch.cat([r["ga"] for r in res])
+            gb = torch.cat([r["gb"] for r in res])
+            assert torch.allclose(ga, 2 * z_a.grad, atol=1e-6) and torch.allclose(gb, 2 * z_b.grad, atol=1e-6)
