@@ -1,0 +1,243 @@
+"""Tests of emkit.synth: formats (cloud-volume and tensorstore agree), tables vs volumes, determinism, signal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from emkit.synth import ensure_world, generate_world
+
+LAYERS = ("em", "cells", "nuclei", "mitochondria", "vesicles", "clefts")
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "tiny"
+    generate_world(root, "tiny", seed=0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def vols(world):
+    from cloudvolume import CloudVolume
+
+    return {n: CloudVolume(f"file://{world / n}", mip=0, progress=False, fill_missing=False)[:, :, :][..., 0]
+            for n in LAYERS}
+
+
+def _ts_read(path: Path, mip: int):
+    import tensorstore as ts
+
+    spec = {"driver": "neuroglancer_precomputed", "kvstore": f"file://{path}", "scale_index": mip,
+            "fill_missing_data_reads": False}
+    return ts.open(spec, read=True).result()[...].read().result()[..., 0]  # (x, y, z)
+
+
+def test_folder_layout(world):
+    for name in LAYERS + ("synapses.parquet", "cells.parquet", "mitochondria.parquet", "truth.json", "COMPLETE"):
+        assert (world / name).exists(), name
+    truth = json.loads((world / "truth.json").read_text())
+    assert truth["params"]["seed"] == 0 and truth["params"]["voxel_size_nm"] == [8, 8, 40]
+    assert (world / "COMPLETE").read_text().strip() == truth["fingerprint"]
+    assert not list(world.glob("**/*.gz")), "chunks must be written with compress=False"
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_cloudvolume_and_tensorstore_agree_at_every_mip(world, name):
+    from cloudvolume import CloudVolume
+
+    info = json.loads((world / name / "info").read_text())
+    assert len(info["scales"]) == 3
+    assert info["scales"][0]["resolution"] == [8, 8, 40]
+    assert info["scales"][1]["resolution"] == [16, 16, 40]
+    assert info["scales"][2]["resolution"] == [32, 32, 40]
+    assert info["data_type"] == ("uint8" if name == "em" else "uint64")
+    enc = "raw" if name == "em" else "compressed_segmentation"
+    assert all(s["encoding"] == enc for s in info["scales"])
+    shapes = []
+    for mip in range(3):
+        a = CloudVolume(f"file://{world / name}", mip=mip, progress=False, fill_missing=False)[:, :, :][..., 0]
+        b = _ts_read(world / name, mip)
+        assert a.shape == b.shape
+        assert np.array_equal(np.asarray(a), np.asarray(b)), f"{name} mip {mip}: readers disagree"
+        shapes.append(a.shape)
+        if name in ("em", "cells"):
+            assert np.asarray(b).any(), f"{name} mip {mip} is all zeros"
+    assert shapes[1] == (shapes[0][0] // 2, shapes[0][1] // 2, shapes[0][2])
+    assert shapes[2] == (shapes[0][0] // 4, shapes[0][1] // 4, shapes[0][2])
+
+
+def test_mips_are_downsampled_versions(world, vols):
+    from cloudvolume import CloudVolume
+
+    em0 = vols["em"].astype(float)
+    em1 = CloudVolume(f"file://{world / 'em'}", mip=1, progress=False)[:, :, :][..., 0].astype(float)
+    mean = em0.reshape(em0.shape[0] // 2, 2, em0.shape[1] // 2, 2, -1).mean((1, 3))
+    assert np.abs(mean - em1).max() <= 1.0
+    c0 = vols["cells"]
+    c1 = CloudVolume(f"file://{world / 'cells'}", mip=1, progress=False)[:, :, :][..., 0]
+    children = np.stack([c0[::2, ::2], c0[1::2, ::2], c0[::2, 1::2], c0[1::2, 1::2]])
+    assert (children == c1[None]).any(0).all(), "a mip-1 label must be one of its 2x2 children"
+
+
+def test_em_looks_like_em(vols):
+    em = vols["em"]
+    assert em.dtype == np.uint8
+    live = em[..., em.reshape(-1, em.shape[2]).std(0) > 0]
+    assert 90 < live.mean() < 170 and 20 < live.std() < 60
+    # membranes are darker than the inside of cells
+    cells = vols["cells"]
+    edge = np.zeros(cells.shape, bool)
+    edge[1:] |= cells[1:] != cells[:-1]
+    edge[:, 1:] |= cells[:, 1:] != cells[:, :-1]
+    assert em[edge].mean() < em[~edge].mean() - 15
+
+
+def test_synapse_table_consistent_with_volumes(world, vols):
+    syn = pd.read_parquet(world / "synapses.parquet")
+    need = ["id", "pre_pt_root_id", "post_pt_root_id", "pre_pt_position", "ctr_pt_position", "post_pt_position",
+            "size", "neurotransmitter", "neuron_id", "hemilineage", "region"]
+    assert set(need) <= set(syn.columns)
+    assert len(syn) >= 60 and syn["id"].is_unique
+    assert syn["neurotransmitter"].nunique() >= 3
+    assert set(syn["neurotransmitter"]) <= {"gaba", "acetylcholine", "glutamate", "serotonin", "octopamine",
+                                           "dopamine"}
+    # the transmitter is a property of the presynaptic neuron
+    assert (syn.groupby("neuron_id")["neurotransmitter"].nunique() == 1).all()
+    clefts, cells = vols["clefts"], vols["cells"]
+    shp = np.array(clefts.shape)
+    boxes = ndimage.find_objects(clefts.astype(np.int64))
+    bad = []
+    for row in syn.itertuples():
+        x, y, z = np.asarray(row.ctr_pt_position, int)
+        lo = np.maximum([x - 2, y - 2, z - 1], 0)
+        hi = np.minimum([x + 3, y + 3, z + 2], shp)
+        near = clefts[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        if not (near == row.id).any():
+            bad.append((row.id, "ctr not on cleft"))
+            continue
+        sl = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[row.id - 1])
+        m = clefts[sl] == row.id
+        assert int(m.sum()) == row.size, f"synapse id={row.id}: size {row.size} != cleft voxels {int(m.sum())}"
+        # cleft touches both partners in the cells layer (1-voxel dilation)
+        d = m.copy()
+        d[1:] |= m[:-1]
+        d[:-1] |= m[1:]
+        d[:, 1:] |= m[:, :-1]
+        d[:, :-1] |= m[:, 1:]
+        under = set(np.unique(cells[sl][d]).tolist())
+        if not {row.pre_pt_root_id, row.post_pt_root_id} <= under:
+            bad.append((row.id, f"cleft touches {sorted(under)[:6]}"))
+    assert len(bad) == 0, bad[:10]
+
+
+def test_cells_table_consistent_with_volumes(world, vols):
+    cells = pd.read_parquet(world / "cells.parquet")
+    assert {"id", "pt_root_id", "pt_position", "soma_pt_position", "cell_type", "ei_class"} <= set(cells.columns)
+    assert set(cells["ei_class"]) <= {"excitatory", "inhibitory", "glia"}
+    assert "glia" in set(cells["ei_class"]) and cells["cell_type"].nunique() >= 4
+    nuc, lab = vols["nuclei"], vols["cells"]
+    boxes = ndimage.find_objects(nuc.astype(np.int64))
+    for row in cells.itertuples():
+        x, y, z = np.asarray(row.pt_position, int)
+        assert lab[x, y, z] == row.pt_root_id, f"cells row id={row.id}: nucleus centre not in its cell"
+        assert nuc[x, y, z] == row.id, f"cells row id={row.id}: nucleus centre not in its nucleus"
+        under = np.unique(lab[boxes[row.id - 1]][nuc[boxes[row.id - 1]] == row.id])
+        assert list(under) == [row.pt_root_id], f"nucleus id={row.id} leaks out of its cell: {under}"
+
+
+def test_mito_table_consistent_with_volumes(world, vols):
+    mit = pd.read_parquet(world / "mitochondria.parquet")
+    assert set(mit["mito_class"]) == {"tubular", "round", "branched", "swollen"}
+    mv, lab = vols["mitochondria"], vols["cells"]
+    boxes = ndimage.find_objects(mv.astype(np.int64))
+    for row in mit.itertuples():
+        x, y, z = np.asarray(row.pt_position, int)
+        assert mv[x, y, z] == row.id and lab[x, y, z] == row.pt_root_id, f"mito id={row.id}"
+        m = mv[boxes[row.id - 1]] == row.id
+        assert int(m.sum()) == row.volume_vox
+        assert list(np.unique(lab[boxes[row.id - 1]][m])) == [row.pt_root_id], f"mito id={row.id} leaks out"
+
+
+def test_vesicle_clouds_inside_presynaptic_boutons(world, vols):
+    syn = pd.read_parquet(world / "synapses.parquet")
+    ves, lab = vols["vesicles"], vols["cells"]
+    boxes = ndimage.find_objects(ves.astype(np.int64))
+    for bid, grp in syn.groupby("bouton_id"):
+        assert bid <= len(boxes) and boxes[bid - 1] is not None, f"bouton {bid}: no vesicle cloud"
+        m = ves[boxes[bid - 1]] == bid
+        assert list(np.unique(lab[boxes[bid - 1]][m])) == [grp["pre_pt_root_id"].iloc[0]], f"bouton {bid}"
+
+
+def _hash_tree(root: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def test_determinism(world, tmp_path):
+    # a cut-down tiny world (1 x 2 blocks) keeps this fast; the code path is the same
+    small = dict(blocks_x=1, blocks_y=2, n_cells=4, n_boutons=12, n_mitos=8)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate_world(a, "tiny", seed=0, progress=False, **small)
+    generate_world(b, "tiny", seed=0, progress=False, **small)
+    generate_world(c, "tiny", seed=1, progress=False, **small)
+    assert _hash_tree(a) == _hash_tree(b)
+    assert _hash_tree(a) != _hash_tree(c)
+    for name in ("em/8_8_40", "synapses.parquet"):  # the difference is in the data, not only in metadata
+        ha = _hash_tree(a / name) if (a / name).is_dir() else hashlib.sha256((a / name).read_bytes()).hexdigest()
+        hc = _hash_tree(c / name) if (c / name).is_dir() else hashlib.sha256((c / name).read_bytes()).hexdigest()
+        assert ha != hc, name
+
+
+def test_ensure_world_regenerates_only_when_needed(world):
+    stamp = (world / "COMPLETE").stat().st_mtime_ns
+    ensure_world(world, "tiny", seed=0, progress=False)
+    assert (world / "COMPLETE").stat().st_mtime_ns == stamp
+
+
+def test_baseline_above_chance_on_neuron_split(world):
+    from emkit.synth.baseline import baseline_accuracy
+
+    r = baseline_accuracy(world, n_splits=3)
+    assert r["n_classes"] == 6 and r["n_neurons"] >= 12
+    # tiny has ~100 synapses from 15 neurons, so the bar is modest; default-size figures are in the docs
+    assert r["neuron_split"] > r["chance"] + 0.08, r
+
+
+def test_difficulty_one_removes_class_signal_from_parameters():
+    from emkit.synth.layout import make_layout
+    from emkit.synth.params import world_params
+
+    easy = make_layout(world_params("tiny", difficulty=0.0, n_cells=2, n_mitos=2))
+    flat = make_layout(world_params("tiny", difficulty=1.0, n_cells=2, n_mitos=2))
+    spread = lambda L: np.std([v["ves_diam_nm"] for v in L["nt_effective"].values()])  # noqa: E731
+    assert spread(easy) > 3.0 and spread(flat) < 1e-9
+
+
+def test_cli_registers_synth():
+    import argparse
+
+    from emkit.synth.cli import register_cli
+
+    ap = argparse.ArgumentParser()
+    register_cli(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["synth", "--out", "/tmp/x", "--size", "tiny", "--seed", "3", "--difficulty", "0.2"])
+    assert args.func and args.seed == 3 and args.difficulty == 0.2 and args.size == "tiny"
+
+
+def test_pre_and_post_points_lie_in_their_objects(world, vols):
+    syn = pd.read_parquet(world / "synapses.parquet")
+    cells = vols["cells"]
+    pre = np.array([cells[tuple(np.asarray(p, int))] for p in syn["pre_pt_position"]])
+    post = np.array([cells[tuple(np.asarray(p, int))] for p in syn["post_pt_position"]])
+    assert (pre == syn["pre_pt_root_id"].to_numpy()).mean() >= 0.95
+    assert (post == syn["post_pt_root_id"].to_numpy()).mean() >= 0.95
