@@ -5,8 +5,8 @@ Usage::
     .venv/bin/python benchmarks/bench_cutouts.py --n-points 300 --shape 32 --channels raw
     emkit bench-cutouts --n-points 300 --channels raw,pre_mask,cleft_mask
 
-Uses ``emkit.synth.generate_world(size=...)`` when it exists, else the cutout tests' toy world
-(``emkit.cutouts.cli.make_toy_world``, 256x256x32 voxels at 8x8x40 nm). Prints JSON with both rates, the
+Runs on the ``emkit.synth`` world of ``--size``/``--seed`` (``emkit.io.datasets.open_dataset("synthetic", ...)``,
+generated into ``$EMKIT_DATA`` the first time; ``--world`` names another folder). Prints JSON with both rates, the
 speed-up, and the max difference between the two outputs (they must agree).
 """
 

@@ -1,29 +1,35 @@
-"""emkit.cutouts: geometry, resampling, masks, border handling, errors, the resumable zarr cache."""
+"""emkit.cutouts: geometry, resampling, masks, border handling, errors, the resumable zarr cache.
+
+Runs on the project's synthetic world (``open_dataset("synthetic", size="tiny", seed=0)``, 768x768x48 voxels of
+8x8x40 nm, mips 0-2), generated once per test session into ``$EMKIT_DATA`` (tests/conftest.py) and shared with the
+other test files.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.ndimage import map_coordinates
 
-from emkit.cutouts import (CutoutCache, CutoutSpec, LayerDataset, extract_cutouts, object_spec, soma_spec,
-                           synapse_cube_spec)
+from emkit.cutouts import CutoutCache, CutoutSpec, extract_cutouts, object_spec, soma_spec, synapse_cube_spec
 from emkit.cutouts import engine as engine_mod
-from emkit.cutouts.cli import make_toy_world
+from emkit.cutouts.cache import dataset_cache_name
+from emkit.io.datasets import open_dataset
 
 VS = np.array([8.0, 8.0, 40.0])
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return make_toy_world(tmp_path_factory.mktemp("toyworld"), shape_vox=(128, 128, 16), n_cells=6,
-                          n_synapses=10, seed=0)
+def ds():
+    return open_dataset("synthetic", size="tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
-def ds(world):
-    return LayerDataset("toy", world["layers"])
+def synapses(ds):
+    return ds.points("synapses").head(12)
 
 
 def _vox_point(pid, xyz_vox, **extra):
@@ -50,28 +56,30 @@ def test_spec_key_is_stable_and_sensitive():
 
 
 # ------------------------------------------------------------------------------------------------ geometry
-def test_native_resolution_cutout_is_the_exact_slice(world, ds):
-    em = world["arrays"]["em"]  # (z, y, x)
+def test_native_resolution_cutout_is_the_exact_slice(ds):
+    em = ds.volume("em")
     spec = CutoutSpec(shape_vox=(10, 12, 4), voxel_size_nm=(8, 8, 40), channels=("raw",), mip=0)
     pts = pd.DataFrame([_vox_point(1, (40, 50, 8)), _vox_point(2, (90, 70, 6))])
     cut = extract_cutouts(ds, pts, spec, progress=False)
     assert cut.x.shape == (2, 1, 4, 12, 10) and cut.x.dtype == np.float32
     for k, (x, y, z) in enumerate([(40, 50, 8), (90, 70, 6)]):
-        ref = em[z - 2:z + 2, y - 6:y + 6, x - 5:x + 5] / 255.0
+        ref = em.read((x - 5, y - 6, z - 2), (x + 5, y + 6, z + 2)) / 255.0  # (z, y, x), through cloud-volume
         np.testing.assert_allclose(cut.x[k, 0], ref, atol=1e-6)
     assert not cut.at_border.any() and cut.valid.all()
 
 
-def test_isotropic_resampling_matches_map_coordinates(world, ds):
-    em = world["arrays"]["em"].astype(np.float64)
+def test_isotropic_resampling_matches_map_coordinates(ds):
     spec = CutoutSpec(shape_vox=(12, 12, 12), voxel_size_nm=(16, 16, 16), channels=("raw",), mip=0,
                       normalization="none")
     c = np.array([500.0, 530.0, 330.0])
     cut = extract_cutouts(ds, pd.DataFrame([dict(id=7, x_nm=c[0], y_nm=c[1], z_nm=c[2])]), spec, progress=False)
     off = (np.arange(12) - 6 + 0.5) * 16.0
     zz, yy, xx = np.meshgrid(*(c[a] + off for a in (2, 1, 0)), indexing="ij")
-    coords = np.stack([zz / 40 - 0.5, yy / 8 - 0.5, xx / 8 - 0.5])
-    ref = map_coordinates(em, coords, order=1, mode="nearest")
+    coords = np.stack([zz / 40 - 0.5, yy / 8 - 0.5, xx / 8 - 0.5])  # mip-0 voxel coordinates (z, y, x)
+    lo = np.floor(coords.reshape(3, -1).min(axis=1)).astype(int) - 1  # (z, y, x), inside the volume here
+    hi = np.ceil(coords.reshape(3, -1).max(axis=1)).astype(int) + 2
+    em = ds.volume("em").read(lo[::-1], hi[::-1]).astype(np.float64)
+    ref = map_coordinates(em, coords - lo[:, None, None, None], order=1, mode="nearest")
     np.testing.assert_allclose(cut.x[0, 0], ref, atol=1e-3)
 
 
@@ -94,9 +102,9 @@ def test_border_points_are_padded_and_flagged(ds):
     assert not v[0, 0, 0] and v[-1, -1, -1]
 
 
-def test_batched_equals_naive_and_backends_agree(world, ds):
+def test_batched_equals_naive_and_backends_agree(ds, synapses):
     spec = synapse_cube_spec((16, 16, 16), (16, 16, 16))
-    pts = world["synapses"]
+    pts = synapses
     fast = extract_cutouts(ds, pts, spec, progress=False, batch_size=4)
     naive = extract_cutouts(ds, pts, spec, progress=False, backend="cloudvolume", group_reads=False, batch_size=1)
     vol = extract_cutouts(ds, pts, spec, progress=False, backend="volume")
@@ -106,39 +114,27 @@ def test_batched_equals_naive_and_backends_agree(world, ds):
 
 
 # ---------------------------------------------------------------------------------------------------- masks
-def test_pre_mask_is_the_presynaptic_object_by_partner_and_by_vesicles(world, ds):
+def test_pre_mask_without_a_vesicles_layer(ds, synapses):
+    # which object the masks pick is checked against the world's truth in test_cutouts_synth.py
     spec = synapse_cube_spec((24, 24, 24), (16, 16, 16))
-    syn = world["synapses"]
-    assert len(syn) >= 5
+    syn = synapses.head(6)
     by_partner = extract_cutouts(ds, syn, spec, progress=False)
-    by_vesicles = extract_cutouts(ds, syn.drop(columns=["pre_root_id"]), spec, progress=False)
-    cells_only = CutoutSpec(shape_vox=(24, 24, 24), voxel_size_nm=(16, 16, 16), channels=("object_mask",))
-    pre_obj = extract_cutouts(ds, syn.assign(root_id=syn["pre_root_id"]), cells_only, progress=False)
-    post_obj = extract_cutouts(ds, syn.assign(root_id=syn["post_root_id"]), cells_only, progress=False)
-    for i in range(len(syn)):
-        pre = by_partner.x[i, 1]
-        assert pre.sum() > 50
-        np.testing.assert_array_equal(pre, pre_obj.x[i, 0])
-        np.testing.assert_array_equal(by_vesicles.x[i, 1], pre)  # the vesicle rule finds the same object
-        assert (pre * post_obj.x[i, 0]).sum() == 0
-        cleft = by_partner.x[i, 2]
-        assert cleft.sum() > 10 and cleft[12, 12, 12] in (0, 1)
-        assert set(np.unique(cleft)) <= {0.0, 1.0}
     # with partners known, a dataset without a vesicles layer is enough; without them it is a clear error
-    no_ves = LayerDataset("toy", {k: v for k, v in world["layers"].items() if k != "vesicles"})
+    layers = {k: v for k, v in ds.descriptor["layers"].items() if k != "vesicles"}
+    no_ves = dataclasses.replace(ds, descriptor={**ds.descriptor, "layers": layers})
     again = extract_cutouts(no_ves, syn, spec, progress=False)
     np.testing.assert_array_equal(again.x, by_partner.x)
     with pytest.raises(KeyError, match="vesicles"):
         extract_cutouts(no_ves, syn.drop(columns=["pre_root_id"]), spec, progress=False)
 
 
-def test_object_and_soma_specs(world, ds):
-    cells = world["cells"]
+def test_object_and_soma_specs(ds):
+    cells = ds.points("cells")
     spec = object_spec((16, 16, 16), (32, 32, 32))
     cut = extract_cutouts(ds, cells, spec, progress=False)
     raw, mask, masked = cut.x[:, 0], cut.x[:, 1], cut.x[:, 2]
     np.testing.assert_allclose(masked, raw * mask)
-    assert (mask[:, 8, 8, 8] == 1).all()  # the centre (the cell's seed) lies in its own object
+    assert (mask[:, 8, 8, 8] == 1).all()  # the centre (the cell's nucleus centre) lies in its own object
     soma = extract_cutouts(ds, cells, soma_spec(radius_um=0.3, mip=1), progress=False)
     assert soma.x.shape[1:] == (2, 15, 38, 38)  # 600 nm at 16x16x40 nm
     cell_m, nuc_m = soma.x[:, 0], soma.x[:, 1]
@@ -172,9 +168,9 @@ def test_bad_input_errors_name_the_row(ds):
 
 
 # ---------------------------------------------------------------------------------------------------- cache
-def test_cache_resumes_after_interruption_and_is_identical(world, ds, tmp_path):
+def test_cache_resumes_after_interruption_and_is_identical(ds, synapses, tmp_path):
     spec = synapse_cube_spec((16, 16, 16), (16, 16, 16))
-    pts = world["synapses"]
+    pts = synapses
     n = len(pts)
     reference = extract_cutouts(ds, pts, spec, progress=False)
     cache = CutoutCache(tmp_path / "cache")
@@ -185,7 +181,8 @@ def test_cache_resumes_after_interruption_and_is_identical(world, ds, tmp_path):
 
     with pytest.raises(RuntimeError, match="injected"):
         extract_cutouts(ds, pts, spec, cache=cache, progress=False, batch_size=3, on_batch=boom)
-    assert len(cache.store("toy", spec)) == 6
+    name = dataset_cache_name(ds)
+    assert len(cache.store(name, spec)) == 6
 
     computed = []
     real = engine_mod._compute_batch
@@ -210,8 +207,8 @@ def test_cache_resumes_after_interruption_and_is_identical(world, ds, tmp_path):
         engine_mod._compute_batch = real
     # another spec is another key: nothing shared
     other = synapse_cube_spec((16, 16, 16), (8, 8, 8))
-    assert cache.path_for("toy", other) != cache.path_for("toy", spec)
-    assert len(cache.store("toy", other)) == 0
+    assert cache.path_for(name, other) != cache.path_for(name, spec)
+    assert len(cache.store(name, other)) == 0
 
 
 def test_cli_registers_bench_command():

@@ -1,34 +1,35 @@
-"""emkit.cutouts torch Dataset and loader (on the cutout tests' toy world)."""
+"""emkit.cutouts torch Dataset and loader (on the synthetic world, tiny, shared by the test session)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from emkit.cutouts import CutoutCache, LayerDataset, synapse_cube_spec
-from emkit.cutouts.cli import make_toy_world
+from emkit.cutouts import CutoutCache, synapse_cube_spec
+from emkit.cutouts.cache import dataset_cache_name
 from emkit.cutouts.torch_dataset import CutoutDataset, make_loader
+from emkit.io.datasets import open_dataset
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    w = make_toy_world(tmp_path_factory.mktemp("toyworld_t"), shape_vox=(128, 128, 16), n_cells=6,
-                       n_synapses=8, seed=1)
-    return LayerDataset("toy1", w["layers"]), w["synapses"]
+def world():
+    ds = open_dataset("synthetic", size="tiny", seed=0)
+    # 8 synapses spread over the world (every 13th), not only the first bouton's
+    return ds, ds.points("synapses").iloc[::13].head(8).reset_index(drop=True)
 
 
-def test_dataset_reads_cache_and_matches_on_the_fly(toy, tmp_path):
-    ds, syn = toy
+def test_dataset_reads_cache_and_matches_on_the_fly(world, tmp_path):
+    ds, syn = world
     spec = synapse_cube_spec((16, 16, 16), (16, 16, 16))
     cached = CutoutDataset(ds, syn, spec, cache=CutoutCache(tmp_path / "c"), progress=False)
     fly = CutoutDataset(ds, syn, spec, cache=None)
     assert len(cached) == len(syn) == len(fly)
-    store = CutoutCache(tmp_path / "c").store("toy1", spec)
+    store = CutoutCache(tmp_path / "c").store(dataset_cache_name(ds), spec)
     assert len(store) == len(syn)  # precomputed on construction
     for i in (0, len(syn) - 1):
         a, b = cached[i], fly[i]
         assert a["x"].shape == (3, 16, 16, 16) and a["x"].dtype == torch.float32
-        assert a["id"] == int(syn["id"].iloc[i]) and a["label"] == "toy"
+        assert a["id"] == int(syn["id"].iloc[i]) and a["label"] == syn["label"].iloc[i] != ""
         assert a["valid"].dtype == torch.bool and a["valid"].shape == (16, 16, 16)
         torch.testing.assert_close(a["x"], b["x"])
     loader = make_loader(cached, batch_size=4, shuffle=True, seed=3)
@@ -39,8 +40,8 @@ def test_dataset_reads_cache_and_matches_on_the_fly(toy, tmp_path):
     assert torch.equal(batch["id"], again["id"])  # seeded shuffling
 
 
-def test_on_the_fly_workers_without_cache(toy):
-    ds, syn = toy
+def test_on_the_fly_workers_without_cache(world):
+    ds, syn = world
     spec = synapse_cube_spec((16, 16, 16), (16, 16, 16))
     dset = CutoutDataset(ds, syn.iloc[:4], spec)
     ids = []

@@ -108,6 +108,48 @@ def test_check_points_detects_voxels_labelled_as_nm():
     assert T.check_points(one, _volume()).all()
 
 
+def test_check_points_names_the_first_row_outside_and_what_is_wrong():
+    # rows 1 and 3 outside; row 1 (id=11) is outside in y only, and would be inside read as voxels
+    pts = pd.DataFrame({"id": [10, 11, 12, 13], "x_nm": [10.0, 50.0, 700, 10], "y_nm": [10.0, 900, 700, 10],
+                        "z_nm": [10.0, 5, 300, 1e5]})
+    with pytest.raises(ValueError, match=r"2 of 4 points lie outside.*first row 1 \(id=11\).*"
+                                         r"y_nm=900 is outside \[0, 800\)") as err:
+        T.check_points(pts, _volume(), name="synapses", on_outside="raise")
+    msg = str(err.value)
+    assert msg.startswith("synapses: ") and "x_nm=" not in msg  # only the coordinate that is out of range
+    assert "also row 3 (id=13)" in msg
+    far = pts.assign(y_nm=[10.0, 9000, 700, 10], z_nm=[10.0, 300, 300, 10])  # row 1 as voxels still outside
+    with pytest.raises(ValueError, match=r"row 1 \(id=11\)") as err:
+        T.check_points(far, _volume(), on_outside="raise")
+    assert "look like voxel coordinates" not in str(err.value)
+    # a volume starting at voxel (50, 50, 5): bounds [400, 1200) x [400, 1200) x [200, 600) nm; row 1 holds
+    # voxel coordinates (60, 70, 8), outside read as nm, inside times the voxel size
+    shifted = ArrayVolume(np.zeros((10, 100, 100), np.uint8), (8, 8, 40), offset_vox=(50, 50, 5))
+    near = pd.DataFrame({"id": [10, 11, 12], "x_nm": [500.0, 60, 900], "y_nm": [500.0, 70, 900],
+                         "z_nm": [300.0, 8, 500]})
+    with pytest.raises(ValueError, match=r"row 1 \(id=11\).*x_nm=60 is outside \[400, 1200\).*"
+                                         r"look like voxel coordinates"):
+        T.check_points(near, shifted, on_outside="raise")
+    assert T.check_points(pts, _volume(), on_outside="ignore").tolist() == [True, False, True, False]
+    with pytest.raises(ValueError, match="on_outside"):
+        T.check_points(pts, _volume(), on_outside="skip")
+
+
+def test_check_points_required_columns_and_without_volume():
+    pts = pd.DataFrame({"id": [1, 2], "x_nm": [10.0, 20], "y_nm": [10.0, 20], "z_nm": [10.0, 20]})
+    assert T.check_points(pts).tolist() == [True, True]  # no volume: the table checks only
+    with pytest.raises(ValueError, match=r"cells: missing column\(s\) \['root_id'\]"):
+        T.check_points(pts, _volume(), name="cells", required=("root_id",))
+    assert T.check_points(pts.assign(root_id=[5, 6]), _volume(), required=("root_id",)).all()
+    cave = pd.DataFrame({"id": [1], "ctr_pt_position": [[1, 2, 3]]})
+    with pytest.raises(ValueError, match="missing column.*convert with emkit.io.tables.to_points"):
+        T.check_points(cave)
+    with pytest.raises(ValueError, match=r"row 1 \(id=2\): z_nm is nan"):
+        T.check_points(pts.assign(z_nm=[1.0, np.nan]))
+    with pytest.raises(TypeError, match="DataFrame"):
+        T.check_points(pts.to_numpy())
+
+
 def test_read_table_formats(tmp_path):
     df = pd.DataFrame({"id": [1, 2], "x_nm": [1.0, 2.0], "y_nm": [1.0, 2.0], "z_nm": [1.0, 2.0]})
     df.to_parquet(tmp_path / "a.parquet")

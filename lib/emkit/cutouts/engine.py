@@ -23,7 +23,6 @@ intact for nearest, and is ~10x cheaper than evaluating 3-D coordinate arrays of
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -32,174 +31,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from emkit.io.tables import check_points
+
 from .spec import CutoutSpec
-
-# ----------------------------------------------------------------------------------------------------------------
-# Volumes: the emkit.io contract, with a small cloud-volume fallback until emkit.io.volumes lands
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class _FallbackVolume:
-    """Minimal stand-in for ``emkit.io.volumes.Volume`` over a local/remote precomputed layer (cloud-volume).
-
-    Only what the engine needs: geometry attributes, ``read(start_vox, stop_vox)`` (absolute voxel coordinates of
-    this mip, (x, y, z), returns a (z, y, x) array), ``at_mip`` and ``tensorstore_spec``.
-    """
-
-    def __init__(self, uri: str, mip: int = 0):
-        from cloudvolume import CloudVolume
-
-        self.uri = str(uri)
-        if "://" not in self.uri:
-            self.uri = "precomputed://file://" + os.path.abspath(self.uri)
-        self.mip = int(mip)
-        self._cv = CloudVolume(self.uri, mip=self.mip, progress=False, fill_missing=False, bounded=True)
-        self.voxel_size_nm = np.asarray(self._cv.resolution, dtype=float)
-        self.offset_vox = np.asarray(self._cv.voxel_offset, dtype=int)
-        self.shape_vox = np.asarray(self._cv.volume_size, dtype=int)
-        self.chunk_size_vox = np.asarray(self._cv.chunk_size, dtype=int)
-        self.dtype = np.dtype(self._cv.dtype)
-        self.num_channels = int(self._cv.num_channels)
-        self.layer_type = self._cv.layer_type
-        self.mip_voxel_sizes_nm = [np.asarray(s["resolution"], float) for s in self._cv.info["scales"]]
-
-    def at_mip(self, mip: int) -> "_FallbackVolume":
-        return _FallbackVolume(self.uri, mip)
-
-    def read(self, start_vox, stop_vox) -> np.ndarray:
-        (x0, y0, z0), (x1, y1, z1) = (int(v) for v in start_vox), (int(v) for v in stop_vox)
-        arr = np.asarray(self._cv[x0:x1, y0:y1, z0:z1])
-        return np.ascontiguousarray(arr[..., 0].transpose(2, 1, 0))
-
-    def tensorstore_spec(self) -> dict:
-        path = self.uri.split("://", 1)[1] if self.uri.startswith("precomputed://") else self.uri
-        if path.startswith("file://"):
-            kvstore = {"driver": "file", "path": path[len("file://"):]}
-        else:
-            kvstore = path
-        return {"driver": "neuroglancer_precomputed", "kvstore": kvstore, "scale_index": self.mip}
-
-
-def open_volume(uri, mip: int = 0):
-    """``emkit.io.volumes.open_volume`` when it exists, else the cloud-volume fallback above."""
-    try:
-        from emkit.io.volumes import open_volume as _open
-    except ImportError:
-        return _FallbackVolume(uri, mip)
-    return _open(uri, mip=mip)
-
-
-class LayerDataset:
-    """A dataset made of named precomputed layers (the subset of ``emkit.io.datasets.Dataset`` cutouts use).
-
-    Parameters
-    ----------
-    name : str
-        Dataset name (part of the cache key: give different data different names).
-    layers : dict
-        Layer name (``em``, ``cells``, ``clefts``, ``vesicles``, ``nuclei``, ...) -> URI/path or a Volume.
-    """
-
-    def __init__(self, name: str, layers: dict):
-        self.name = str(name)
-        self.layers = dict(layers)
-        self._opened: dict = {}
-
-    def volume(self, layer: str, mip: int = 0):
-        if layer not in self.layers:
-            raise KeyError(f"dataset {self.name!r} has no layer {layer!r}; it has {sorted(self.layers)}")
-        key = (layer, int(mip))
-        if key not in self._opened:
-            src = self.layers[layer]
-            self._opened[key] = open_volume(src, mip) if isinstance(src, (str, os.PathLike)) else src.at_mip(mip)
-        return self._opened[key]
-
-    @property
-    def voxel_size_nm(self):
-        return tuple(float(v) for v in self.volume(next(iter(self.layers))).voxel_size_nm)
-
-    def __getstate__(self):  # volumes (tensorstore / cloud-volume handles) are reopened in worker processes
-        return {"name": self.name, "layers": self.layers, "_opened": {}}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Point checks
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def check_points(points: pd.DataFrame, volume=None, *, table: str | None = None,
-                 required: tuple = ()) -> pd.DataFrame:
-    """Validate a point table before cutting: clear errors that name the bad row.
-
-    Parameters
-    ----------
-    points : DataFrame in the point schema (``id``, ``x_nm``, ``y_nm``, ``z_nm``, ...).
-    volume : Volume or None
-        Mip-0 volume whose bounds the centres must lie in (nm = voxel * ``voxel_size_nm``).
-    table : str
-        Name used in messages (default ``points.attrs["name"]`` or ``"points"``).
-    required : tuple of str
-        Extra columns that must exist (e.g. ``("root_id",)``).
-
-    Raises
-    ------
-    ValueError
-        Empty table, missing columns, duplicate ids, NaN coordinates, centres outside the volume (with a hint when
-        the values look like voxel coordinates, i.e. would be inside if multiplied by the voxel size).
-    """
-    name = table or points.attrs.get("name", "points") if isinstance(points, pd.DataFrame) else table or "points"
-    if not isinstance(points, pd.DataFrame):
-        raise TypeError(f"{name}: expected a pandas DataFrame in the point schema, got {type(points).__name__}")
-    if len(points) == 0:
-        raise ValueError(f"{name}: the point table is empty")
-    missing = [c for c in ("id", "x_nm", "y_nm", "z_nm", *required) if c not in points.columns]
-    if missing:
-        hint = ""
-        if any(c in points.columns for c in ("x", "x_vox", "pt_position", "ctr_pt_position")):
-            hint = " (voxel/CAVE columns found: convert with emkit.io.tables.to_points first)"
-        raise ValueError(f"{name}: missing column(s) {missing}{hint}; have {list(points.columns)}")
-    ids = points["id"].to_numpy()
-    dup = pd.Index(ids).duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise ValueError(f"{name} row {i} (id={ids[i]}): duplicate id")
-    xyz = points[["x_nm", "y_nm", "z_nm"]].to_numpy(dtype=float)
-    bad = ~np.isfinite(xyz)
-    if bad.any():
-        i, a = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(f"{name} row {i} (id={ids[i]}): {'xyz'[a]}_nm is {xyz[i, a]} (not finite)")
-    if volume is not None:
-        try:  # emkit.io's whole-table unit check (nm/voxel mix-ups, nm twice) runs first when it exists
-            from emkit.io.tables import check_points as _io_check
-        except ImportError:
-            _io_check = None
-        if _io_check is not None:
-            _io_check(points, volume, name=name, on_outside="ignore")
-        vs = np.asarray(volume.voxel_size_nm, float)
-        lo = np.asarray(volume.offset_vox, float) * vs
-        hi = (np.asarray(volume.offset_vox, float) + np.asarray(volume.shape_vox, float)) * vs
-        out = (xyz < lo) | (xyz >= hi)
-        # Voxel coordinates labelled nm land inside the volume, crowded into the corner box [lo, hi) / voxel size.
-        # For real nm positions the chance that every one of n points falls in that box is frac ** n.
-        frac = float(np.prod((hi - lo) / vs / np.maximum(hi - lo, 1e-9)))
-        in_corner = np.all((xyz >= lo / vs) & (xyz < hi / vs), axis=1)
-        if len(xyz) >= 2 and in_corner.all() and frac ** len(xyz) < 1e-4:
-            raise ValueError(
-                f"{name}: all {len(xyz)} centres lie in [{tuple(lo / vs)}, {tuple(hi / vs)}) nm, the volume's "
-                f"bounds divided by its voxel size {tuple(vs)} nm: the positions look like voxel coordinates "
-                f"labelled as nm (row 0, id={ids[0]}: {tuple(xyz[0])}); multiply by the voxel size")
-        if out.any():
-            i = int(np.flatnonzero(out.any(axis=1))[0])
-            hint = ""
-            as_nm = xyz[i] * vs
-            if np.all((as_nm >= lo) & (as_nm < hi)):
-                hint = (f"; the values look like voxel coordinates (× voxel size {tuple(vs)} nm would be inside):"
-                        " convert voxels to nm")
-            raise ValueError(
-                f"{name} row {i} (id={ids[i]}): centre {tuple(xyz[i])} nm is outside the volume "
-                f"[{tuple(lo)}, {tuple(hi)}) nm ({int(out.any(axis=1).sum())} of {len(xyz)} rows outside){hint}")
-    return points
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # Result container
@@ -293,31 +127,47 @@ def _resample(box: np.ndarray, plans_zyx, lo_zyx) -> np.ndarray:
     return a
 
 
+def _precomputed_ts_spec(volume) -> dict | None:
+    """The volume's tensorstore spec when it is a neuroglancer-precomputed scale (domain (x, y, z, c), absolute
+    voxels, as :meth:`_LayerReader.read_many` indexes it), else None (zarr/n5 specs are (z, y, x) from 0; HDF5,
+    TIFF, in-memory and graphene volumes have none)."""
+    try:
+        spec = volume.tensorstore_spec()
+    except (AttributeError, ValueError):
+        return None
+    return dict(spec) if spec.get("driver") == "neuroglancer_precomputed" else None
+
+
 class _LayerReader:
-    """One layer at one mip, with the chosen backend (``tensorstore``, ``volume`` or ``cloudvolume``)."""
+    """One layer (an ``emkit.io.volumes.Volume``) at one mip, read through the chosen backend.
+
+    ``tensorstore`` opens the volume's own ``tensorstore_spec()`` (precomputed layers) and issues all reads of a
+    batch at once; ``volume`` calls ``Volume.read`` per box (threads when ``workers > 1``); ``cloudvolume`` is
+    ``volume`` on a layer read through cloud-volume (the seeds' way: one cloud-volume call per box).
+    """
 
     def __init__(self, volume, backend: str, workers: int):
         self.volume = volume
         self.workers = max(1, int(workers))
-        self.backend = backend
         self._ts = None
-        self._cv = None
+        if backend not in ("auto", "tensorstore", "volume", "cloudvolume"):
+            raise ValueError(f"unknown backend {backend!r}: auto, tensorstore, volume or cloudvolume")
+        ts_spec = _precomputed_ts_spec(volume) if backend in ("auto", "tensorstore") else None
         if backend == "auto":
-            self.backend = "tensorstore" if hasattr(volume, "tensorstore_spec") else "volume"
-        if self.backend == "tensorstore":
+            backend = "tensorstore" if ts_spec is not None else "volume"
+        self.backend = backend
+        if backend == "tensorstore":
+            if ts_spec is None:
+                raise ValueError(f"backend='tensorstore' needs a neuroglancer precomputed layer; {volume.uri} is "
+                                 f"{type(volume).__name__} (use backend='volume')")
             import tensorstore as ts
 
-            spec = dict(volume.tensorstore_spec())
             ctx = ts.Context({"cache_pool": {"total_bytes_limit": 256 << 20},
                               "data_copy_concurrency": {"limit": self.workers}})
-            self._ts = ts.open(spec, read=True, context=ctx).result()
-        elif self.backend == "cloudvolume":
-            from cloudvolume import CloudVolume
-
-            uri = volume.uri if "://" in str(volume.uri) else "precomputed://file://" + os.path.abspath(volume.uri)
-            self._cv = CloudVolume(uri, mip=volume.mip, progress=False, fill_missing=False, bounded=True)
-        elif self.backend != "volume":
-            raise ValueError(f"unknown backend {backend!r}: auto, tensorstore, volume or cloudvolume")
+            self._ts = ts.open(ts_spec, read=True, context=ctx).result()
+        elif backend == "cloudvolume" and not hasattr(volume, "cloudvolume"):
+            raise ValueError(f"backend='cloudvolume' needs a layer read through cloud-volume (precomputed); "
+                             f"{volume.uri} is {type(volume).__name__} (use backend='volume')")
 
     def read_many(self, boxes: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         """Read (start_vox, stop_vox) boxes, (x, y, z) absolute voxels; returns (z, y, x) arrays."""
@@ -331,15 +181,11 @@ class _LayerReader:
                 a = np.asarray(f.result())
                 out.append(np.ascontiguousarray(a[..., 0].transpose(2, 1, 0) if a.ndim == 4 else a.transpose(2, 1, 0)))
             return out
-        if self.backend == "cloudvolume":
-            def one(box):
-                lo, hi = box
-                a = np.asarray(self._cv[int(lo[0]):int(hi[0]), int(lo[1]):int(hi[1]), int(lo[2]):int(hi[2])])
-                return np.ascontiguousarray(a[..., 0].transpose(2, 1, 0))
-        else:
-            def one(box):
-                a = np.asarray(self.volume.read(box[0], box[1]))
-                return a[0] if a.ndim == 4 else a
+
+        def one(box):
+            a = np.asarray(self.volume.read(box[0], box[1]))
+            return a[0] if a.ndim == 4 else a
+
         if self.workers > 1 and len(boxes) > 1:
             with ThreadPoolExecutor(self.workers) as pool:
                 return list(pool.map(one, boxes))
@@ -564,6 +410,17 @@ def _spatial_order(centers_nm: np.ndarray, block_nm: np.ndarray) -> np.ndarray:
     return np.lexsort((keys[:, 0], keys[:, 1], keys[:, 2]))
 
 
+def _put_rows(x, valid, rows, xb: np.ndarray, vb: np.ndarray, n: int):
+    """Write cutouts ``xb`` (b, C, D, H, W) and validity ``vb`` (b, D, H, W) into rows ``rows`` of the (n, ...)
+    outputs, allocating them (zeros) on first use; returns ``(x, valid)``."""
+    if x is None:
+        x = np.zeros((n, *xb.shape[1:]), dtype=np.float32)
+        valid = np.zeros((n, *vb.shape[1:]), dtype=bool)
+    x[rows] = xb
+    valid[rows] = vb
+    return x, valid
+
+
 def extract_cutouts(
     dataset,
     points: pd.DataFrame,
@@ -583,8 +440,8 @@ def extract_cutouts(
 
     Parameters
     ----------
-    dataset : object with ``name`` and ``volume(layer, mip=0)`` (``emkit.io.datasets.Dataset`` or
-        :class:`LayerDataset`).
+    dataset : ``emkit.io.datasets.Dataset`` (or any object with ``name`` and ``volume(layer, mip=0)`` returning
+        ``emkit.io.volumes.Volume`` objects).
     points : DataFrame in the point schema: ``id``, ``x_nm``, ``y_nm``, ``z_nm`` (nm, (x, y, z)); plus ``root_id``
         for object/cell masks, ``pre_root_id`` for the presynaptic mask (else the vesicle rule is used).
     spec : CutoutSpec
@@ -598,7 +455,8 @@ def extract_cutouts(
     batch_size : int
         Points per batch (one grouped read per block per layer; one cache write).
     backend : {"auto", "tensorstore", "volume", "cloudvolume"}
-        ``auto`` uses tensorstore when the volume offers ``tensorstore_spec()``.
+        ``auto`` uses tensorstore for neuroglancer precomputed layers (the volume's ``tensorstore_spec()``), else
+        ``Volume.read``; ``cloudvolume`` reads one box per call through the layer's cloud-volume (the seeds' way).
     group_reads : bool
         Read the union box of nearby points once (True) or one box per point (False, the naive way).
     load : bool
@@ -630,7 +488,7 @@ def extract_cutouts(
     if any(c in spec.channels for c in ("object_mask", "cell_mask", "masked_raw")):
         required.append("root_id")
     base = dataset.volume(spec.layer_name(roles[0]), 0)
-    check_points(points, base, table=table, required=tuple(required))
+    check_points(points, base, name=table, on_outside="raise", required=tuple(required))
     cache = as_cache(cache)
     if not load and cache is None:
         raise ValueError("load=False only makes sense with a cache")
@@ -666,11 +524,7 @@ def extract_cutouts(
                     store.append(ids[sel], xb, vb, bb)
                 computed += len(sel)
                 if load:
-                    if x is None:
-                        x = np.zeros((n, *xb.shape[1:]), dtype=np.float32)
-                        valid = np.zeros((n, *vb.shape[1:]), dtype=bool)
-                    x[sel] = xb
-                    valid[sel] = vb
+                    x, valid = _put_rows(x, valid, sel, xb, vb, n)
                 border[sel] = bb
                 bar.update(len(sel))
                 if on_batch is not None:
@@ -682,11 +536,7 @@ def extract_cutouts(
     if load:
         if len(cached_idx):
             cx, cv, cb = store.read([int(ids[i]) for i in cached_idx])
-            if x is None:
-                x = np.zeros((n, *cx.shape[1:]), dtype=np.float32)
-                valid = np.zeros((n, *cv.shape[1:]), dtype=bool)
-            x[cached_idx] = cx
-            valid[cached_idx] = cv
+            x, valid = _put_rows(x, valid, cached_idx, cx, cv, n)
             border[cached_idx] = cb
     elif len(cached_idx):
         border[cached_idx] = store.read_border([int(ids[i]) for i in cached_idx])

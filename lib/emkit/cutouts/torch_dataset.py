@@ -7,8 +7,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from emkit.io.tables import check_points
+
 from .cache import as_cache, dataset_cache_name
-from .engine import _compute_batch, _Context, _roles_for, check_points, extract_cutouts
+from .engine import _compute_batch, _Context, _roles_for, extract_cutouts
 from .spec import CutoutSpec
 
 
@@ -17,7 +19,7 @@ class CutoutDataset(Dataset):
 
     Parameters
     ----------
-    dataset : object with ``name`` and ``volume(layer, mip=0)``.
+    dataset : ``emkit.io.datasets.Dataset`` (or any object with ``name`` and ``volume(layer, mip=0)``).
     points : DataFrame in the point schema (``id``, ``x_nm``, ``y_nm``, ``z_nm``, optional ``label``, ...).
     spec : CutoutSpec
     cache : CutoutCache, path, True or None
@@ -41,7 +43,7 @@ class CutoutDataset(Dataset):
         self.label_column = label_column
         self._table = points.attrs.get("name", "points")
         check_points(self.points, dataset.volume(spec.layer_name(_roles_for(spec, self.points)[0]), 0),
-                     table=self._table)
+                     name=self._table, on_outside="raise")
         self._store = None
         self._ctx = None  # readers for on-the-fly cutouts, opened lazily once per process
         if self.cache is not None:

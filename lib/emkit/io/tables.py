@@ -224,28 +224,59 @@ def to_points(
     return validate_points(out, name)
 
 
-def check_points(points: pd.DataFrame, volume, *, name: str = "points", on_outside: str = "warn",
-                 min_inside: float = 0.5) -> np.ndarray:
-    """Flag points outside a volume and detect nm/voxel mix-ups.
+_VOXEL_LIKE_COLUMNS = ("x", "x_vox", "pt_position", "ctr_pt_position", "pt_position_x", "ctr_pt_position_x")
+
+
+def check_points(points: pd.DataFrame, volume=None, *, name: str = "points", on_outside: str = "warn",
+                 min_inside: float = 0.5, required: Sequence[str] = ()) -> np.ndarray:
+    """Check a point table (and, given a volume, its placement): errors name the bad row, nm/voxel mix-ups.
+
+    The one point check of the project (``emkit.cutouts`` calls it with ``on_outside="raise"`` before cutting).
 
     Parameters
     ----------
     points : DataFrame
-        Point schema (``x_nm, y_nm, z_nm``).
-    volume : emkit.io.volumes.Volume
-        Its ``bounds_nm()`` define inside.
+        Point schema (``id``, ``x_nm``, ``y_nm``, ``z_nm``); validated with :func:`validate_points`.
+    volume : emkit.io.volumes.Volume or None
+        Its ``bounds_nm()`` define inside (give the mip-0 volume). ``None``: check the table only.
+    name : str
+        Table name used in messages.
     on_outside : {"warn", "raise", "ignore"}
-        What to do when some (but plausibly placed) points fall outside.
+        What to do when some (but plausibly placed) points fall outside. The message names the first row
+        outside (``row i (id=...)``), the coordinate that is out of range, how many rows are outside, and says
+        so when that row would be inside read as voxels.
     min_inside : float
         If fewer than this fraction of points lie inside the bounds, but (nearly) all would when the
         coordinates are reinterpreted in the other unit (voxels <-> nm), raise a ValueError that says so.
+    required : sequence of str
+        Extra columns that must exist (e.g. ``("root_id",)`` for object masks).
 
     Returns
     -------
     np.ndarray of bool, shape (n,)
-        True where the point lies inside ``[start_nm, stop_nm)``.
+        True where the point lies inside ``[start_nm, stop_nm)`` (all True without a volume).
+
+    Raises
+    ------
+    ValueError
+        Empty table, missing columns (with a hint when voxel/CAVE position columns are present), bad or duplicate
+        ids, NaN coordinates; voxel coordinates labelled as nm (all points crowded in the corner box
+        ``bounds / voxel size``, or mostly outside but inside as voxels); positions converted to nm twice; points
+        outside with ``on_outside="raise"``.
     """
+    if on_outside not in ("warn", "raise", "ignore"):
+        raise ValueError(f"on_outside must be 'warn', 'raise' or 'ignore', got {on_outside!r}")
+    if not isinstance(points, pd.DataFrame):
+        raise TypeError(f"{name}: expected a pandas DataFrame in the point schema, got {type(points).__name__}")
+    missing = [c for c in (*POINT_COLUMNS, *required) if c not in points.columns]
+    if missing and len(points):
+        hint = ""
+        if any(c in points.columns for c in _VOXEL_LIKE_COLUMNS):
+            hint = " (voxel/CAVE position columns found: convert with emkit.io.tables.to_points first)"
+        raise ValueError(f"{name}: missing column(s) {missing}{hint}; has {list(points.columns)}")
     pts = validate_points(points, name)
+    if volume is None:
+        return np.ones(len(pts), dtype=bool)
     xyz = pts[["x_nm", "y_nm", "z_nm"]].to_numpy(float)
     lo, hi = volume.bounds_nm()
     vs = np.asarray(volume.mip_voxel_sizes_nm[0] if hasattr(volume, "mip_voxel_sizes_nm") else volume.voxel_size_nm)
@@ -281,17 +312,33 @@ def check_points(points: pd.DataFrame, volume, *, name: str = "points", on_outsi
             raise ValueError(
                 f"{name}: all {len(xyz)} points lie in [{(lo / vs).tolist()}, {(hi / vs).tolist()}) nm, the bounds "
                 f"of {volume.uri} divided by the voxel size {vs.tolist()} nm (a {frac:.2%} corner of the volume): "
-                "the positions look like voxel coordinates labelled as nm — multiply by the voxel size"
+                f"the positions look like voxel coordinates labelled as nm (row 0, id={int(pts['id'].iloc[0])}: "
+                f"{xyz[0].tolist()}) — multiply by the voxel size"
             )
     if not inside.all() and on_outside != "ignore":
-        bad = np.flatnonzero(~inside)
-        first = ", ".join(f"row {i} (id={int(pts['id'].iloc[i])}) at {xyz[i].tolist()} nm" for i in bad[:3])
-        msg = (f"{name}: {bad.size} of {len(pts)} points lie outside {volume.uri} "
-               f"[{lo.tolist()}, {hi.tolist()}) nm, e.g. {first}")
+        msg = _outside_message(pts, xyz, ~inside, lo, hi, vs, name, volume.uri)
         if on_outside == "raise":
             raise ValueError(msg)
         warnings.warn(msg, stacklevel=2)
     return inside
+
+
+def _outside_message(pts: pd.DataFrame, xyz: np.ndarray, outside: np.ndarray, lo, hi, vs, name: str,
+                     uri: str) -> str:
+    """``<name>: k of n points lie outside <uri> [lo, hi) nm; first row i (id=..): x_nm=.. is outside [..)``."""
+    bad = np.flatnonzero(outside)
+    i = int(bad[0])
+    axes = [a for a in range(3) if not lo[a] <= xyz[i, a] < hi[a]]
+    what = ", ".join(f"{_XYZ[a]}_nm={xyz[i, a]:g} is outside [{lo[a]:g}, {hi[a]:g})" for a in axes)
+    hint = ""
+    as_nm = xyz[i] * vs
+    if np.all((as_nm >= lo) & (as_nm < hi)):
+        hint = (f"; the values look like voxel coordinates (× voxel size {vs.tolist()} nm they would be inside):"
+                " convert voxels to nm")
+    more = ", ".join(f"row {j} (id={int(pts['id'].iloc[j])})" for j in bad[1:3])
+    more = f"; also {more}{', ...' if bad.size > 3 else ''}" if more else ""
+    return (f"{name}: {bad.size} of {len(pts)} points lie outside {uri} [{lo.tolist()}, {hi.tolist()}) nm; "
+            f"first row {i} (id={int(pts['id'].iloc[i])}) at {xyz[i].tolist()} nm: {what}{hint}{more}")
 
 
 # ------------------------------------------------------------------------------------------------------------------
