@@ -34,14 +34,25 @@ def test_anisotropic_stem_keeps_z():
     assert [t[0] for t in s] == [1, 1, 2, 2, 2]
     assert all(t[1:] == (2, 2) for t in s)
     assert [t[0] for t in anisotropic_strides(1.0, 5)] == [2] * 5
-    enc = build_encoder("slim", 1, voxel_size_nm=(8, 8, 40)).eval()
+    enc = build_encoder("slim", 1, voxel_size_nm=(8, 8, 40), stem="imagenet").eval()
     assert enc.stem[0].kernel_size == (3, 7, 7) and enc.stem[0].stride == (1, 2, 2)
     feat = enc.forward_features(torch.randn(1, 1, 16, 64, 64))
     # xy /32, z /8 (3 of 5 steps downsample z)
     assert feat.shape[2:] == (2, 2, 2)
-    iso = build_encoder("slim", 1).eval()
+    iso = build_encoder("slim", 1, stem="imagenet").eval()
     assert iso.stem[0].kernel_size == (7, 7, 7)
     assert iso.forward_features(torch.randn(1, 1, 32, 32, 32)).shape[2:] == (1, 1, 1)
+
+
+def test_small_stem_keeps_resolution_for_small_cutouts():
+    enc = build_encoder("slim", 3, voxel_size_nm=(8, 8, 40)).eval()  # slim defaults to the small stem
+    assert enc.stem_kind == "small" and enc.stem[0].stride == (1, 1, 1)
+    assert isinstance(enc.pool, torch.nn.Identity)
+    # three downsampling stages: xy /8; z kept until xy voxels catch up with the 5x larger z voxels
+    assert enc.forward_features(torch.randn(2, 3, 12, 48, 48)).shape[2:] == (6, 6, 6)
+    assert build_encoder("resnet18", 1).stem_kind == "imagenet"
+    with pytest.raises(ValueError, match="stem"):
+        build_encoder("slim", 1, stem="tiny")
 
 
 def test_custom_widths_blocks_and_bad_input():

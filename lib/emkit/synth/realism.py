@@ -807,7 +807,7 @@ def compare_volumes(
         df.loc[name, "log_psd_shape_rms"] = _log_rms(pw / np.nansum(pw), rp_n)
     df.attrs["reference"] = ref
     df.attrs["target_pixel_nm"] = target_pixel_nm
-    df.attrs["freq_edges_per_nm"] = edges
+    df.attrs["freq_edges_per_nm"] = [float(e) for e in edges]  # a list: pandas compares attrs with ==
     df.index.name = "volume"
     return df
 

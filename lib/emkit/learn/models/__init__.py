@@ -32,6 +32,7 @@ def build_encoder(
     blocks: Sequence[int] | None = None,
     width_mult: float = 1.0,
     zero_init_residual: bool = False,
+    stem: str | None = None,
 ) -> ResNet3d:
     """Build a 3D ResNet encoder by name.
 
@@ -48,6 +49,8 @@ def build_encoder(
         Override the named architecture's per-stage widths / block counts (e.g. ``widths=(16, 32, 64, 128)``).
     width_mult : float
         Multiplies all widths.
+    stem : {"imagenet", "small"}, optional
+        See :class:`ResNet3d`; default ``small`` for ``slim`` (small CPU cutouts), ``imagenet`` otherwise.
 
     Returns
     -------
@@ -61,5 +64,5 @@ def build_encoder(
     return ResNet3d(
         block=block, blocks=tuple(blocks) if blocks is not None else b, widths=tuple(widths) if widths is not None else w,
         in_channels=in_channels, voxel_size_nm=voxel_size_nm, anisotropy=anisotropy, width_mult=width_mult,
-        zero_init_residual=zero_init_residual,
+        zero_init_residual=zero_init_residual, stem=stem or ("small" if key == "slim" else "imagenet"),
     )

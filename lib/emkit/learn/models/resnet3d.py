@@ -132,6 +132,11 @@ class ResNet3d(nn.Module):
         Multiplies every width (rounded, >= 1) — a quick way to slim a standard architecture.
     zero_init_residual : bool
         Zero the last BN gamma of every block (Goyal et al. 2017), which helps small-batch training.
+    stem : {"imagenet", "small"}
+        ``imagenet``: the 7×7 stride-2 convolution and stride-2 max-pool of He et al. 2016 (4× fewer voxels per
+        axis before the first stage; right for large cutouts such as 64³-129³). ``small``: one 3×3(×3) convolution
+        of stride 1 and no pool — the CIFAR variant of He et al. 2016, used by SimCLR for small images — which keeps
+        fine texture (synaptic vesicles are 4-7 voxels across at 8 nm) in small cutouts such as 48×48×12.
 
     Notes
     -----
@@ -149,8 +154,11 @@ class ResNet3d(nn.Module):
         anisotropy: float = 1.0,
         width_mult: float = 1.0,
         zero_init_residual: bool = False,
+        stem: str = "imagenet",
     ):
         super().__init__()
+        if stem not in ("imagenet", "small"):
+            raise ValueError(f"stem must be 'imagenet' or 'small', got {stem!r}")
         if len(blocks) != len(widths):
             raise ValueError(f"blocks {tuple(blocks)} and widths {tuple(widths)} must have the same length")
         if voxel_size_nm is not None:
@@ -159,18 +167,29 @@ class ResNet3d(nn.Module):
         self.anisotropy = float(anisotropy)
         self.in_channels = int(in_channels)
         widths = [max(1, int(round(w * width_mult))) for w in widths]
-        n_steps = 2 + (len(blocks) - 1)  # stem + pool + stages 2..n
-        strides = anisotropic_strides(self.anisotropy, n_steps)
-        kz = 7 if strides[0][0] == 2 else 3
         stem_w = widths[0]
-        self.stem = nn.Sequential(
-            nn.Conv3d(in_channels, stem_w, kernel_size=(kz, 7, 7), stride=strides[0],
-                      padding=(kz // 2, 3, 3), bias=False),
-            nn.BatchNorm3d(stem_w),
-            nn.ReLU(inplace=True),
-        )
-        pz = 3 if strides[1][0] == 2 else 1
-        self.pool = nn.MaxPool3d(kernel_size=(pz, 3, 3), stride=strides[1], padding=(pz // 2, 1, 1))
+        self.stem_kind = stem
+        if stem == "imagenet":
+            n_steps = 2 + (len(blocks) - 1)  # stem + pool + stages 2..n
+            strides = anisotropic_strides(self.anisotropy, n_steps)
+            kz = 7 if strides[0][0] == 2 else 3
+            self.stem = nn.Sequential(
+                nn.Conv3d(in_channels, stem_w, kernel_size=(kz, 7, 7), stride=strides[0],
+                          padding=(kz // 2, 3, 3), bias=False),
+                nn.BatchNorm3d(stem_w),
+                nn.ReLU(inplace=True),
+            )
+            pz = 3 if strides[1][0] == 2 else 1
+            self.pool = nn.MaxPool3d(kernel_size=(pz, 3, 3), stride=strides[1], padding=(pz // 2, 1, 1))
+        else:
+            # stages 2..n downsample; the stem and the (absent) pool keep full resolution
+            strides = [(1, 1, 1), (1, 1, 1)] + anisotropic_strides(self.anisotropy, len(blocks) - 1)
+            self.stem = nn.Sequential(
+                nn.Conv3d(in_channels, stem_w, kernel_size=3, stride=1, padding=1, bias=False),
+                nn.BatchNorm3d(stem_w),
+                nn.ReLU(inplace=True),
+            )
+            self.pool = nn.Identity()
         stages = []
         cin = stem_w
         for i, (nb, w) in enumerate(zip(blocks, widths)):
