@@ -165,6 +165,36 @@ if real:
     plt.show()
 
 # %% [markdown]
+# ## Real annotation tables
+#
+# Published tables in the formats users meet — neuPrint CSV exports of hemibrain synapses with known
+# transmitter, the supplementary table of Kasthuri et al. 2015, synister's FAFB skeleton export — are read into the
+# same point schema (positions in nm). They have no images here; the readers are what later chapters reuse on them.
+
+# %%
+from emkit import paths
+from emkit.io import tables
+
+tables_dir = paths.realdata_dir() / "tables"
+if tables_dir.exists():
+    hemibrain = tables.read_nt_bbox_synapses(tables_dir / "hemibrain_nt_synapses")
+    kasthuri = tables.read_kasthuri2015(tables_dir / "kasthuri2015_synapses_mmc2.csv")
+    skeletons = tables.read_synister_skeletons(tables_dir / "synister_fafb_v3" / "skeletons_v3.json",
+                                               tables_dir / "synister_fafb_v3" / "hemi_lineages_v3.json")
+    real_tables = pd.DataFrame([
+        {"table": "hemibrain synapses (neuPrint, Eckstein et al. 2024)", "rows": len(hemibrain),
+         "classes": hemibrain["label"].nunique(), "label": "transmitter"},
+        {"table": "Kasthuri et al. 2015 synapses", "rows": len(kasthuri), "classes": kasthuri["label"].nunique(),
+         "label": "axon type"},
+        {"table": "synister FAFB v3 skeletons", "rows": len(skeletons),
+         "classes": skeletons["nt_known"].nunique(), "label": "known transmitter"},
+    ])
+    display(real_tables)
+    display(hemibrain.head(3))
+else:
+    print(f"real tables not found at {tables_dir}: see ../shared/realdata/README.md")
+
+# %% [markdown]
 # ## Pointing the book at another dataset
 #
 # A new dataset is one YAML file in `data/`. The public datasets below are described already; on a machine that can

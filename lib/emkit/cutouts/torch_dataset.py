@@ -102,3 +102,42 @@ def make_loader(dataset: CutoutDataset, *, batch_size: int = 8, shuffle: bool = 
                           "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       pin_memory=pin_memory, generator=gen, drop_last=drop_last, **kwargs)
+
+
+def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses", *, kind: str = "synapse_cube",
+                            shape_vox=(48, 48, 12), voxel_size_nm=(8.0, 8.0, 40.0), dataset_params: dict | None = None,
+                            label_column: str = "label", cache=True, **spec_kwargs) -> CutoutDataset:
+    """A :class:`CutoutDataset` named entirely by plain values — what a training config file's ``data:`` section
+    points at (``factory: "emkit.cutouts.torch_dataset:dataset_from_descriptor"``), so ``torchrun`` workers can
+    build it themselves.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset descriptor name or path (``emkit.io.datasets.open_dataset``).
+    table : str
+        Points table of the dataset.
+    kind : {"synapse_cube", "object", "soma"}
+        Which spec factory (:mod:`emkit.cutouts.spec`).
+    shape_vox, voxel_size_nm : (x, y, z)
+        Output shape (voxels) and voxel size (nm) of the cutouts (ignored for ``soma``, which takes
+        ``radius_um``/``mip`` in ``spec_kwargs``).
+    dataset_params : dict
+        Descriptor parameters, e.g. ``{"size": "default", "seed": 0}``.
+    label_column, cache
+        See :class:`CutoutDataset`.
+    """
+    from emkit.io.datasets import open_dataset
+
+    from .spec import object_spec, soma_spec, synapse_cube_spec
+
+    ds = open_dataset(dataset, **(dataset_params or {}))
+    if kind == "synapse_cube":
+        spec = synapse_cube_spec(tuple(shape_vox), tuple(voxel_size_nm), **spec_kwargs)
+    elif kind == "object":
+        spec = object_spec(tuple(shape_vox), tuple(voxel_size_nm), **spec_kwargs)
+    elif kind == "soma":
+        spec = soma_spec(**spec_kwargs)
+    else:
+        raise ValueError(f"unknown cutout kind {kind!r}; use synapse_cube, object or soma")
+    return CutoutDataset(ds, ds.points(table), spec, cache=cache, label_column=label_column)
