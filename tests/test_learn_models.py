@@ -45,12 +45,12 @@ def test_anisotropic_stem_keeps_z():
 
 
 def test_small_stem_keeps_resolution_for_small_cutouts():
-    enc = build_encoder("slim", 3, voxel_size_nm=(8, 8, 40)).eval()  # slim defaults to the small stem
+    enc = build_encoder("slim", 3, voxel_size_nm=(8, 8, 40), stem="small").eval()
     assert enc.stem_kind == "small" and enc.stem[0].stride == (1, 1, 1)
     assert isinstance(enc.pool, torch.nn.Identity)
     # three downsampling stages: xy /8; z kept until xy voxels catch up with the 5x larger z voxels
     assert enc.forward_features(torch.randn(2, 3, 12, 48, 48)).shape[2:] == (6, 6, 6)
-    assert build_encoder("resnet18", 1).stem_kind == "imagenet"
+    assert build_encoder("resnet18", 1).stem_kind == "imagenet" and build_encoder("slim", 1).stem_kind == "imagenet"
     with pytest.raises(ValueError, match="stem"):
         build_encoder("slim", 1, stem="tiny")
 
