@@ -116,14 +116,17 @@ NUISANCE: dict = dict(
     crowding=1.0,  # multiplies the number of neurite tubes (more tubes = smaller, more crowded profiles)
 )
 
-# The renderer's look: grey levels (0..255) and optics. Tuned by eye against SNEMI3D (Kasthuri et al. 2015):
-# cytoplasm ~150-170, membranes ~50-70, mean ~118, s.d. ~37.
+# The renderer's look: grey levels (0..255) and optics. First tuned by eye against SNEMI3D (Kasthuri et al. 2015),
+# then against measured statistics (emkit.synth.realism.compare_volumes on a 2 um, 8-section neuropil crop at 8 nm vs
+# SNEMI3D and the Drosophila VNC ssTEM stack, Cardona et al. 2010): lower noise (the spectrum must keep falling above
+# 1/25 nm^-1), sharper optics, darker membranes, a band-pass interior texture (12-64 nm) and a contrast stretch.
 LOOK: dict = dict(
-    cytoplasm=162.0,  # mean neurite cytoplasm
+    cytoplasm=157.0,  # mean neurite cytoplasm
     cytoplasm_sd=10.0,  # s.d. between objects
     texture_sd=8.0,  # low-frequency cytoplasm texture amplitude (~100 nm scale)
-    grain_sd=7.0,  # fine granular texture amplitude (~10 nm scale)
-    membrane=62.0,  # grey level of a membrane (x-y boundary), before blur
+    grain_sd=4.0,  # fine granular texture s.d. (sigma 1 px Gaussian of white noise, ~10 nm scale)
+    texture_bp_sd=14.0,  # band-pass interior texture s.d. (difference of Gaussians, sigma 1.5 and 8 px: 12-64 nm)
+    membrane=64.0,  # grey level of a membrane (x-y boundary), before blur
     membrane_z=0.3,  # darkness fraction of a boundary between sections (oblique membranes)
     soma_cytoplasm=148.0,
     nucleoplasm=158.0,
@@ -139,8 +142,10 @@ LOOK: dict = dict(
     cleft=150.0,
     psd=70.0,
     tbar=72.0,
-    blur_sigma_px=0.85,  # Gaussian blur in x,y (mip-0 pixels)
-    noise_sd=9.0,  # additive Gaussian noise (grey levels)
+    contrast=1.25,  # global contrast stretch about contrast_pivot (grey levels), before blur and noise
+    contrast_pivot=140.0,
+    blur_sigma_px=0.7,  # Gaussian blur in x,y (mip-0 pixels)
+    noise_sd=4.0,  # additive Gaussian noise (grey levels)
     gamma=1.0,
 )
 

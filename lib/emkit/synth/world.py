@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -78,13 +79,12 @@ def _make_volumes(root: Path, p: dict, shape_vox):
             cv.add_scale([2 ** _m, 2 ** _m, 1], chunk_size=list(p["chunk_size_vox"]),
                          encoding="raw" if is_img else "compressed_segmentation")
         cv.commit_info()
-        vols[name] = [CloudVolume(f"file://{path}", mip=m, compress=False, progress=False, fill_missing=False,
-                                  non_aligned_writes=False, parallel=1) for m in range(p["n_mips"])]
+        vols[name] = path
     return vols
 
 
 def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | None = None,
-                   progress: bool = True, **overrides) -> dict:
+                   progress: bool = True, workers: int | None = None, **overrides) -> dict:
     """Generate the synthetic EM world into folder ``root``.
 
     Parameters
@@ -99,6 +99,9 @@ def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | 
         Class separability knob (0: class tables as written; 1: no class signal).
     progress : bool
         tqdm progress bar over blocks.
+    workers : int, optional
+        Processes rendering and writing blocks (fork; each block's chunks are disjoint). Default: the environment
+        variable ``EMKIT_SYNTH_WORKERS``, else 1. The bytes do not depend on it (blocks are merged in order).
     **overrides
         See :func:`emkit.synth.params.world_params`.
 
@@ -126,20 +129,30 @@ def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | 
     L = make_layout(p)
     B = p["block_xy_vox"]
     shape = [p["blocks_x"] * B, p["blocks_y"] * B, p["z_sections"]]
-    vols = _make_volumes(root, p, shape)
+    _make_volumes(root, p, shape)
     R = BlockRenderer(p, L)
     stats: dict = {}
     blocks = [(bx, by) for by in range(p["blocks_y"]) for bx in range(p["blocks_x"])]
-    for bx, by in tqdm(blocks, desc=f"synth {size}", disable=not progress):
-        out = R.render(bx, by, stats)
-        for name in ALL_LAYERS:
-            a = out[name]
-            for m in range(p["n_mips"]):
-                if m:
-                    a = _downsample_image(a) if name == "em" else _downsample_seg(a)
-                s = B >> m
-                x0, y0 = bx * s, by * s
-                vols[name][m][x0:x0 + s, y0:y0 + s, 0:p["z_sections"]] = np.ascontiguousarray(a.transpose(2, 1, 0))
+    n_workers = _n_workers(workers, len(blocks))
+    global _JOB
+    _JOB = (R, p, root)
+    _VOLS.clear()  # volume handles are opened per world and per process (after the fork)
+    try:
+        if n_workers > 1:  # fork: the children inherit the renderer; each opens its own volumes and writes its blocks
+            import multiprocessing as mp
+
+            pool = mp.get_context("fork").Pool(n_workers)
+            results = pool.imap(_render_block, blocks, chunksize=1)  # in block order, so the merge is deterministic
+        else:
+            pool, results = None, map(_render_block, blocks)
+        for block_stats in tqdm(results, total=len(blocks), desc=f"synth {size}", disable=not progress):
+            _merge_stats(stats, block_stats)
+        if pool is not None:
+            pool.close()
+            pool.join()
+    finally:
+        _JOB = None
+        _VOLS.clear()
     n = _write_tables(root, p, L, stats)
     truth = dict(params=p, emkit_version=_emkit_version(), fingerprint=fp, shape_vox=shape,
                  world_nm=L["world_nm"], soma_layer_y_nm=L["soma_y_nm"],
@@ -160,6 +173,66 @@ def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | 
     info = dict(root=str(root), size=size, seed=int(seed), difficulty=p["difficulty"], shape_vox=shape,
                 voxel_size_nm=list(p["voxel_size_nm"]), fingerprint=fp, seconds=round(time.time() - t0, 2), **n)
     return info
+
+
+_JOB = None  # (BlockRenderer, params, root) of the world being generated; read by _render_block (also in children)
+
+
+def _n_workers(workers, n_blocks: int) -> int:
+    if workers is None:
+        env = os.environ.get("EMKIT_SYNTH_WORKERS")
+        workers = int(env) if env else 1  # the default stays polite on shared machines
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return max(1, min(int(workers), n_blocks))
+
+
+_VOLS: dict = {}  # per process: root -> {layer: [CloudVolume per mip]}
+
+
+def _open_volumes(root: Path, p: dict):
+    from cloudvolume import CloudVolume
+
+    key = str(root)
+    if key not in _VOLS:
+        _VOLS.clear()
+        _VOLS[key] = {name: [CloudVolume(f"file://{root / name}", mip=m, compress=False, progress=False,
+                                         fill_missing=False, non_aligned_writes=False, parallel=1)
+                             for m in range(p["n_mips"])] for name in ALL_LAYERS}
+    return _VOLS[key]
+
+
+def _render_block(block):
+    """Render block (bx, by) of the world in ``_JOB``, write it at every mip (one write per layer and mip; the
+    block is chunk-aligned at every mip) and return its table statistics."""
+    R, p, root = _JOB
+    bx, by = block
+    vols = _open_volumes(root, p)
+    B = p["block_xy_vox"]
+    stats: dict = {}
+    out = R.render(bx, by, stats)
+    for name in ALL_LAYERS:
+        a = out[name]
+        for m in range(p["n_mips"]):
+            if m:
+                a = _downsample_image(a) if name == "em" else _downsample_seg(a)
+            s = B >> m
+            x0, y0 = bx * s, by * s
+            vols[name][m][x0:x0 + s, y0:y0 + s, 0:p["z_sections"]] = a.transpose(2, 1, 0)  # (x, y, z) F-order view
+    return stats
+
+
+def _merge_stats(stats: dict, block_stats: dict) -> None:
+    """Add one block's per-object counts into ``stats`` (blocks merged in block order: same result as counting
+    them one after the other)."""
+    for layer, objs in block_stats.items():
+        d = stats.setdefault(layer, {})
+        for oid, e in objs.items():
+            t = d.setdefault(oid, dict(n=0, sum=np.zeros(3), anchor=None, best=np.inf))
+            t["n"] += e["n"]
+            t["sum"] += e["sum"]
+            if e["best"] < t["best"]:
+                t["best"], t["anchor"] = e["best"], e["anchor"]
 
 
 def _write_tables(root: Path, p: dict, L: dict, stats: dict) -> dict:
