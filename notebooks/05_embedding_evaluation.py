@@ -27,8 +27,8 @@ profile = "default"  # quick | default | full
 size = "default"  # synthetic world: tiny | default | large
 seed = 0
 encoder_name = "slim"  # must match the training chapter
-cube_shape_vox = [48, 48, 12]
-cube_voxel_nm = [8.0, 8.0, 40.0]
+cube_shape_vox = [56, 56, 12]
+cube_voxel_nm = [10.0, 10.0, 40.0]
 supervised_steps = 300  # optimizer steps of the supervised reference
 batch_size = 32
 learning_rate = 1e-3
@@ -117,7 +117,8 @@ sup_history = train_supervised(
     supervised_encoder, cubes_train,
     TrainConfig(objective="supervised", max_steps=supervised_steps, batch_size=batch_size, lr=learning_rate,
                 warmup_steps=max(1, supervised_steps // 10), seed=seed, device=device,
-                classes=sorted(synapses["label"].unique())),
+                classes=sorted(synapses["label"].unique()),
+                augment_supervised={"preset": "geometric", "p_crop": 0.0}),
 )
 supervised = embed(supervised_encoder, cubes_all, batch_size=64)
 
