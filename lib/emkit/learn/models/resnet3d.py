@@ -31,6 +31,13 @@ def _conv3(cin: int, cout: int, stride=(1, 1, 1)) -> nn.Conv3d:
     return nn.Conv3d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
+def _shortcut(cin: int, cout: int, stride) -> nn.Module | None:
+    """Projection shortcut (1x1x1 conv + BN) when a block changes shape, else None (identity)."""
+    if tuple(stride) == (1, 1, 1) and cin == cout:
+        return None
+    return nn.Sequential(nn.Conv3d(cin, cout, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(cout))
+
+
 class BasicBlock3d(nn.Module):
     """Two 3x3x3 convolutions with an identity (or 1x1x1 projection) shortcut (He et al. 2016, ResNet-18/34)."""
 
@@ -44,11 +51,7 @@ class BasicBlock3d(nn.Module):
         self.conv2 = _conv3(width, cout)
         self.bn2 = nn.BatchNorm3d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = None
-        if tuple(stride) != (1, 1, 1) or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv3d(cin, cout, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(cout)
-            )
+        self.shortcut = _shortcut(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         idt = x if self.shortcut is None else self.shortcut(x)
@@ -72,11 +75,7 @@ class Bottleneck3d(nn.Module):
         self.conv3 = nn.Conv3d(width, cout, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm3d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = None
-        if tuple(stride) != (1, 1, 1) or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv3d(cin, cout, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(cout)
-            )
+        self.shortcut = _shortcut(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         idt = x if self.shortcut is None else self.shortcut(x)
