@@ -11,10 +11,20 @@
 # %% [markdown]
 # # Self-supervised embeddings of synapse cubes (SimCLR)
 #
-# Seed 003 learns an embedding of synapses without labels: SimCLR (Chen et al. 2020) on three-channel cubes —
-# the EM image, the presynaptic-side mask and the cleft mask — centred on each synaptic cleft. Two augmented views of
-# the same cube should embed close together, views of other cubes far apart (the NT-Xent loss). The embedding is
-# taken *before* the projection head and exported as a table keyed by synapse id; the next chapter judges it.
+# Seed 003 learns an embedding of synapses without labels: SimCLR (Chen et al. 2020) on synapse cubes. Two augmented
+# views of the same cube should embed close together, views of other cubes far apart (the NT-Xent loss). The
+# embedding is taken *before* the projection head and exported as a table keyed by synapse id; the next chapter
+# judges it.
+#
+# Two choices decide whether the embedding learns the transmitter or merely the cube's geometry (both measured on
+# the default world, see the numbers at the end of the next chapter):
+#
+# - **where the cube is centred**: on the *presynaptic point* (the vesicle cloud, where vesicle size, density and
+#   dense-core vesicles tell transmitters apart), not on the cleft (seed 003), whose surroundings are mostly
+#   unrelated neurites;
+# - **views cut at random offsets** from a larger cube (SegCLR's centre jitter, Dorkenwald et al. 2023) and no
+#   rescaling: two views share the vesicle cloud's statistics but not every membrane's position, so the encoder
+#   cannot tell cubes apart by geometry alone, and vesicle size keeps its meaning.
 #
 # Neurotransmitter labels are **never** used here: training sees only cubes.
 
@@ -22,16 +32,20 @@
 profile = "default"  # quick | default | full
 size = "default"  # synthetic world: tiny | default | large
 seed = 0  # world seed and training seed
-encoder_name = "slim"  # slim (CPU) | resnet18 | resnet34 | resnet50
-cube_shape_vox = [56, 56, 12]  # (x, y, z) voxels: 560 × 560 × 480 nm, the cleft and its vesicle cloud
-cube_voxel_nm = [10.0, 10.0, 40.0]  # (x, y, z) nm per voxel (vesicles stay 4-5 voxels wide)
+encoder_name = "resnet10"  # resnet10 | resnet18 | resnet34 | resnet50 | slim
+width_mult = 0.25  # scales every stage's width: resnet10 at 0.25 has widths 16-128 (the CPU profile)
+cube_center = "pre"  # pre (the vesicle cloud) | cleft (seed 003)
+channels = ["raw"]  # any of raw, pre_mask, cleft_mask
+cube_shape_vox = [64, 64, 8]  # (x, y, z) voxels stored per synapse: 512 × 512 × 320 nm
+cube_voxel_nm = [8.0, 8.0, 40.0]  # (x, y, z) nm per voxel: the native resolution (vesicles 4-7 voxels wide)
+view_shape_vox = [40, 40, 6]  # (x, y, z) voxels of each training view, cut at a random offset out of the cube
 objective = "simclr"  # simclr | simsiam
-steps = 300  # optimizer steps
-batch_size = 32  # cubes per step (2 views each)
+steps = 1500  # optimizer steps
+batch_size = 64  # cubes per step (2 views each; more negatives per step helped: measured 64 > 32)
 learning_rate = 1e-3
 temperature = 0.1  # NT-Xent temperature
-# SimCLR's EM recipe without crop-and-rescale: vesicle size is a class cue that rescaling would teach the encoder
-# to ignore (measured: with rescaling the SSL embedding was at chance on the default world).
+# SimCLR's EM recipe (flips, 90° rotations in the plane, intensity, missing/shifted sections) without
+# crop-and-rescale: vesicle size is a class cue that rescaling would teach the encoder to ignore.
 augment = {"preset": "simclr_em", "p_crop": 0.0}
 device = "auto"  # auto | cpu | cuda
 
@@ -48,6 +62,8 @@ if "google.colab" in sys.modules:
     os.chdir("/content/emkit")
 
 # %%
+import dataclasses
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -55,6 +71,8 @@ from emkit import paths
 from emkit.analysis import plots
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
+from emkit.io.tables import centred_on
+from emkit.learn.augment import jitter_crop
 from emkit.learn.export import embed, write_embeddings
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_ssl
@@ -68,17 +86,18 @@ torch.manual_seed(seed)
 # %% [markdown]
 # ## Synapse cubes
 #
-# Each cube is cut around the cleft centre of a synapse from the synthetic world and resampled from the stored
-# anisotropic 8 × 8 × 40 nm voxels to the cube's voxel size. Channels: raw EM (scaled to [0, 1]), presynaptic object
-# mask, cleft mask. Cubes are cached on disk (zarr), so a rerun reads them back instantly.
+# Each cube is cut around the presynaptic point of a synapse (`cube_center`) from the synthetic world, at the
+# stored 8 × 8 × 40 nm voxels, EM scaled to [0, 1]. Cubes are cached on disk (zarr), so a rerun reads them back
+# instantly. The *views* the encoder sees, in training and at export, are `view_shape_vox` crops of them.
 
 # %%
 world = open_dataset("synthetic", size=size, seed=seed)
-synapses = world.points("synapses")
-spec = synapse_cube_spec(tuple(cube_shape_vox), tuple(cube_voxel_nm))
+synapses = centred_on(world.points("synapses"), cube_center)
+spec = synapse_cube_spec(tuple(cube_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
 cubes = CutoutDataset(world, synapses, spec, cache=True)
 print(f"{len(cubes)} cubes of {spec.num_channels} × {tuple(cubes[0]['x'].shape[1:])} (z, y, x) voxels, "
-      f"{[int(s * v) for s, v in zip(cube_shape_vox, cube_voxel_nm)]} nm (x, y, z)")
+      f"{[int(s * v) for s, v in zip(cube_shape_vox, cube_voxel_nm)]} nm (x, y, z), centred on the "
+      f"{cube_center} point")
 
 # %%
 fig = cutout_panels([cubes[i]["x"].numpy() for i in range(4)], channel_names=spec.channels,
@@ -89,17 +108,20 @@ plt.show()
 # %% [markdown]
 # ## Training
 #
-# The encoder is a 3D ResNet (`slim` on CPU: one block per stage; ResNet-18/34/50 on a GPU) whose stem keeps the
-# z resolution when voxels are anisotropic. Augmentations run in batches on the training device: flips and
-# in-plane 90° rotations (masks follow exactly), intensity changes on the EM channel only, and missing or shifted
-# sections — but no crop-and-rescale, which would hide vesicle size. The learning rate warms up linearly, then
-# follows a cosine.
+# The encoder is a 3D ResNet (ResNet-10 at a quarter width on CPU; ResNet-18/34/50 on a GPU) whose stem keeps the
+# z resolution when voxels are anisotropic. Augmentations run in batches on the training device: each view is a
+# `view_shape_vox` crop at a random offset (up to half the slack on each axis), then flips and in-plane 90°
+# rotations (masks follow exactly), intensity changes on the EM channel only, and missing or shifted sections. The
+# learning rate warms up linearly, then follows a cosine.
 
 # %%
-encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm)
+augment_views = {**augment, **jitter_crop(cube_shape_vox, view_shape_vox)}
+print("views:", augment_views)
+encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
+                        width_mult=width_mult)
 config = TrainConfig(objective=objective, max_steps=steps, batch_size=batch_size, lr=learning_rate,
                      warmup_steps=max(1, steps // 10), temperature=temperature, seed=seed, device=device,
-                     augment=augment,
+                     augment=augment_views,
                      checkpoint_dir=str(run / "checkpoints"), log_dir=str(run / "tensorboard"))
 history = train_ssl(encoder, cubes, config)
 torch.save(encoder.state_dict(), run / "encoder.pt")
@@ -122,11 +144,14 @@ print(f"{len(history)} steps, {throughput:.1f} samples/s; loss {first:.3f} → {
 # %% [markdown]
 # ## Export
 #
-# One row per synapse: its id and the encoder's embedding (before the projection head), with the model id and the
-# cutout spec stored beside them, ready for any evaluation.
+# One row per synapse: its id and the encoder's embedding (before the projection head) of the *central* view, with
+# the model id and the view's cutout spec stored beside them, ready for any evaluation.
 
 # %%
-embeddings = embed(encoder, cubes, batch_size=64)
-path = write_embeddings(embeddings, run / "embeddings.parquet", model_id=f"{objective}-{encoder_name}-s{seed}",
-                        spec=spec)
+view_spec = synapse_cube_spec(tuple(view_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
+views = CutoutDataset(world, synapses, view_spec, cache=True)
+embeddings = embed(encoder, views, batch_size=64)
+path = write_embeddings(embeddings, run / "embeddings.parquet",
+                        model_id=f"{objective}-{encoder_name}x{width_mult:g}-s{seed}",
+                        spec={"cutout": dataclasses.asdict(view_spec), "center": cube_center})
 print(f"{len(embeddings)} embeddings of dimension {embeddings.shape[1] - 1} → {path}")

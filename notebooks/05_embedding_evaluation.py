@@ -26,11 +26,14 @@
 profile = "default"  # quick | default | full
 size = "default"  # synthetic world: tiny | default | large
 seed = 0
-encoder_name = "slim"  # must match the training chapter
-cube_shape_vox = [56, 56, 12]
-cube_voxel_nm = [10.0, 10.0, 40.0]
-supervised_steps = 300  # optimizer steps of the supervised reference
-batch_size = 32
+encoder_name = "resnet10"  # these six must match the training chapter
+width_mult = 0.25
+cube_center = "pre"
+channels = ["raw"]
+cube_voxel_nm = [8.0, 8.0, 40.0]
+view_shape_vox = [40, 40, 6]  # (x, y, z) voxels: the central view the SSL embedding was taken from
+supervised_steps = 1500  # optimizer steps of the supervised reference: as many as the SSL run
+batch_size = 64  # as the SSL run
 learning_rate = 1e-3
 umap_neighbors = 15
 projection = "umap"  # umap | pca (the quick profile uses pca: UMAP compiles for ~35 s per kernel)
@@ -58,11 +61,12 @@ from emkit import paths
 from emkit.analysis import evaluate, plots, splits
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
+from emkit.io.tables import centred_on
 from emkit.learn.export import embed, read_embeddings
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_supervised
 from emkit.results import Recorder
-from emkit.synth.baseline import synapse_features
+from emkit.synth.baseline import generative_features, synapse_features
 
 rec = Recorder("05_embedding_evaluation")
 torch.manual_seed(seed)
@@ -100,35 +104,51 @@ pd.DataFrame(metrics).T[["value", "unit", "description"]]
 # %% [markdown]
 # ## References on the same split
 #
-# **Supervised**: the same encoder architecture trained end to end with cross-entropy on every training label,
-# read out with a linear classifier on its embedding (the supervised model's own head is linear too).
-# **Untrained**: the same architecture with random weights — what the architecture gives for free.
+# **Supervised**: the same encoder architecture, on the same central views, trained end to end with cross-entropy
+# on every training label, read out with a linear classifier on its embedding (the supervised model's own head is
+# linear too). **Untrained**: the same architecture with random weights — what the architecture gives for free.
 # **Hand-made**: the synthetic world's baseline features (intensity percentiles, dark fractions, vesicle-scale
-# blob responses) with a logistic regression.
+# blob responses) with a logistic regression. **Oracle**: the nine transmitter parameters the renderer drew each
+# presynaptic neuron's synapses from (log, standardised; `emkit.synth.baseline.generative_features`) — no image
+# representation separates the classes much better, so its silhouette is the ceiling of this world.
+#
+# Silhouettes in the comparison table are computed on standardised features (the hand-made ones mix units); the
+# headline silhouette is that of the SSL embedding as exported.
 
 # %%
-spec = synapse_cube_spec(tuple(cube_shape_vox), tuple(cube_voxel_nm))
-train_rows = synapses[synapses["split"] == "train"]
-cubes_all = CutoutDataset(world, synapses, spec, cache=True)
-cubes_train = CutoutDataset(world, train_rows, spec, cache=True)
+spec = synapse_cube_spec(tuple(view_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
+centred = centred_on(synapses, cube_center)
+train_rows = centred[centred["split"] == "train"]
+views_all = CutoutDataset(world, centred, spec, cache=True)
+views_train = CutoutDataset(world, train_rows, spec, cache=True)
 
-supervised_encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm)
+supervised_encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
+                                   width_mult=width_mult)
 sup_history = train_supervised(
-    supervised_encoder, cubes_train,
+    supervised_encoder, views_train,
     TrainConfig(objective="supervised", max_steps=supervised_steps, batch_size=batch_size, lr=learning_rate,
                 warmup_steps=max(1, supervised_steps // 10), seed=seed, device=device,
                 classes=sorted(synapses["label"].unique()),
                 augment_supervised={"preset": "geometric", "p_crop": 0.0}),
 )
-supervised = embed(supervised_encoder, cubes_all, batch_size=64)
+supervised = embed(supervised_encoder, views_all, batch_size=64)
 
 torch.manual_seed(seed)
-untrained = embed(build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm),
-                  cubes_all, batch_size=64)
+untrained = embed(build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
+                                width_mult=width_mult), views_all, batch_size=64)
+
+
+def as_table(X, ids):
+    """(N, D) features -> an embeddings-style table (id, emb_0..)."""
+    table = pd.DataFrame(X, columns=[f"emb_{i}" for i in range(X.shape[1])])
+    table.insert(0, "id", np.asarray(ids))
+    return table
+
 
 features, feature_rows = synapse_features(world.root)
-handmade = pd.DataFrame(features, columns=[f"emb_{i}" for i in range(features.shape[1])])
-handmade.insert(0, "id", feature_rows["id"].to_numpy())
+handmade = as_table(features, feature_rows["id"])
+truth_params, truth_rows = generative_features(world.root)
+oracle = as_table(truth_params, truth_rows["id"])
 
 # %%
 ax = plots.loss_curve(sup_history)
@@ -136,29 +156,30 @@ ax.set_title("supervised reference: cross-entropy")
 plt.show()
 
 # %%
-representations = {"SSL (SimCLR)": ssl, "supervised": supervised, "untrained": untrained, "hand-made": handmade}
+representations = {"SSL (SimCLR)": ssl, "supervised": supervised, "untrained": untrained, "hand-made": handmade,
+                   "oracle": oracle}
 rows = []
+labels = synapses["label"].to_numpy()
+train_idx = np.flatnonzero(synapses["split"].to_numpy() == "train")
+test_idx = np.flatnonzero(synapses["split"].to_numpy() == "test")
 for name, table in representations.items():
-    emb = table.set_index("id").loc[synapses["id"]]
-    X = evaluate.embedding_matrix(emb.reset_index())
-    train_idx = np.flatnonzero(synapses["split"].to_numpy() == "train")
-    test_idx = np.flatnonzero(synapses["split"].to_numpy() == "test")
-    curve = evaluate.label_budget_curve(X, synapses["label"].to_numpy(), train_idx, test_idx,
-                                        fractions=(0.01, 0.1, 1.0), seed=seed)
+    X = evaluate.embedding_matrix(table.set_index("id").loc[synapses["id"]].reset_index())
+    curve = evaluate.label_budget_curve(X, labels, train_idx, test_idx, fractions=(0.01, 0.1, 1.0), seed=seed)
     for _, r in curve.iterrows():
-        rows.append({"representation": name, "label_fraction": r["label_fraction"],
-                     "accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"]})
-    rows.append({"representation": name, "label_fraction": "silhouette",
-                 "accuracy": evaluate.silhouette(X, synapses["label"].to_numpy())})
+        rows.append({"representation": name, "measure": f"probe {r['label_fraction']:.0%}",
+                     "value": r["accuracy"]})
+    standardised = (X - X.mean(0)) / (X.std(0) + 1e-12)
+    rows.append({"representation": name, "measure": "silhouette", "value": evaluate.silhouette(standardised, labels)})
 comparison = pd.DataFrame(rows)
-table = comparison[comparison["label_fraction"] != "silhouette"].pivot_table(
-    index="representation", columns="label_fraction", values="accuracy")
-table
+table = comparison.pivot_table(index="representation", columns="measure", values="value")
+table.round(3)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for name, grp in comparison[comparison["label_fraction"] != "silhouette"].groupby("representation"):
-    ax.plot(grp["label_fraction"].astype(float) * 100, grp["accuracy"], marker="o", label=name)
+probes = comparison[comparison["measure"] != "silhouette"].copy()
+probes["percent"] = probes["measure"].str.extract(r"(\d+)%", expand=False).astype(float)
+for name, grp in probes.groupby("representation"):
+    ax.plot(grp["percent"], grp["value"], marker="o", label=name)
 ax.set_xscale("log")
 ax.set_xlabel("training labels used (%)")
 ax.set_ylabel("test accuracy (neuron split)")
@@ -181,8 +202,8 @@ plt.show()
 # ## Headline numbers against the targets
 
 # %%
-probe10 = table.loc["SSL (SimCLR)", 0.1]
-supervised_acc = table.loc["supervised", 1.0]
+probe10 = table.loc["SSL (SimCLR)", "probe 10%"]
+supervised_acc = table.loc["supervised", "probe 100%"]
 rec.metric("silhouette_by_class", metrics["silhouette_euclidean"]["value"], target=">0.15",
            description="silhouette of the SSL embedding by true neurotransmitter")
 rec.metric("hopkins", metrics["hopkins"]["value"], target=">0.6", description="Hopkins statistic (m = 0.1 n)")
@@ -190,19 +211,37 @@ rec.metric("linear_probe_10pct_acc", probe10, description="SSL + linear probe, 1
 rec.metric("supervised_reference_acc", supervised_acc, description="same encoder trained end to end, all labels")
 rec.metric("probe10_over_supervised", probe10 / supervised_acc, target=">=0.9",
            description="label efficiency: 10%-label probe / supervised reference")
-rec.metric("handmade_baseline_acc", table.loc["hand-made", 1.0], description="hand-made features + logistic regression")
-rec.metric("untrained_encoder_acc", table.loc["untrained", 1.0], description="random-weight encoder + linear probe")
+from_table = [  # (metric, representation, measure, description)
+    ("handmade_baseline_acc", "hand-made", "probe 100%", "hand-made features + logistic regression"),
+    ("untrained_encoder_acc", "untrained", "probe 100%", "random-weight encoder + linear probe"),
+    ("untrained_probe10_acc", "untrained", "probe 10%", "random-weight encoder + linear probe, 10% of train labels"),
+    ("oracle_acc", "oracle", "probe 100%", "the drawn transmitter parameters + logistic regression (ceiling)"),
+    ("silhouette_oracle", "oracle", "silhouette", "silhouette of the drawn transmitter parameters by class (ceiling)"),
+    ("silhouette_handmade", "hand-made", "silhouette", "silhouette of the standardised hand-made features by class"),
+    ("silhouette_supervised", "supervised", "silhouette", "silhouette of the standardised supervised embedding"),
+]
+for name, representation, measure, description in from_table:
+    rec.metric(name, table.loc[representation, measure], description=description)
 rec.metric("knn_accuracy", metrics["knn_accuracy"]["value"], description="kNN (k=5), neurons grouped")
 rec.table()
 
 # %% [markdown]
 # ## Reading these numbers
 #
-# The table above is what this run measured; a ✗ in the book's results page is a target it missed. Three
-# comparisons carry the meaning. **Hand-made vs supervised**: if the end-to-end model is below the hand-made features,
-# the encoder is under-trained for the task (on the CPU profile it sees the training synapses for a few hundred
-# steps; synister trains for hundreds of thousands of iterations) — the label-efficiency target is then measured
-# against a weak reference. **SSL vs untrained**: what self-supervision added beyond the architecture's random
-# features. **Neuron split**: every number here is on neurons never seen in training; the synthetic-world chapter
-# shows how much higher a leaky random split would score. The `full` profile (a GPU, ResNet-18, 5000 steps) is where
-# the targets are meant to be judged.
+# The table above is what this run measured; a ✗ in the book's results page is a target it missed. Four
+# comparisons carry the meaning.
+#
+# - **SSL vs untrained**: what self-supervision added beyond the architecture's random features. With cubes centred
+#   on the cleft, or views that all show the same crop, SimCLR's probe was no better than the untrained encoder's
+#   (it tells cubes apart by the layout of their membranes); views cut at random offsets out of a cube centred on
+#   the vesicle cloud are what made the difference.
+# - **SSL vs supervised**: the label-efficiency target compares a 10 %-label probe with the same encoder trained
+#   end to end on all labels, for as many optimizer steps as the SSL run. Both keep improving with steps on this
+#   world, the supervised reference faster; the CPU profile stops at a few thousand steps (synister trains for
+#   hundreds of thousands of iterations), so the ratio is a statement about this budget.
+# - **Silhouette vs the oracle**: each neuron draws its own transmitter parameters around its class's (per-neuron
+#   idiosyncrasy, the reason for the neuron split), so even the exact drawn parameters give the silhouette in the
+#   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep a large share of that ceiling
+#   while ignoring everything else in the image; the hand-made features, which classify well, do not come close either.
+# - **Neuron split**: every number here is on neurons never seen in training; the synthetic-world chapter shows
+#   how much higher a leaky random split would score.

@@ -50,3 +50,18 @@ def test_synthetic_cache_key_includes_world_params(synth, tmp_path):
     again = extract_cutouts(ds, syn.iloc[:5], spec, cache=cache, progress=False)
     assert again.stats["from_cache"] == 5
     np.testing.assert_array_equal(first.x, again.x)
+
+
+def test_cubes_centred_on_the_presynaptic_point_sit_in_the_presynaptic_object(synth):
+    from emkit.io.tables import centred_on
+
+    ds, syn = synth
+    syn = centred_on(syn.iloc[:12].reset_index(drop=True), "pre")
+    spec = synapse_cube_spec((16, 16, 6), (8, 8, 40), channels=("raw", "pre_mask"))
+    assert spec.channels == ("raw", "pre_mask")
+    cubes = extract_cutouts(ds, syn, spec, progress=False)
+    assert cubes.x.shape == (12, 2, 6, 16, 16)
+    centre = cubes.x[:, 1, 3, 7:9, 7:9]  # (N, 2, 2) voxels around the middle of the pre mask
+    assert (centre.max(axis=(1, 2)) == 1.0).mean() >= 0.9, "the pre point is not inside the presynaptic object"
+    with pytest.raises(ValueError, match="synapse cube channels"):
+        synapse_cube_spec((16, 16, 6), (8, 8, 40), channels=("raw", "nucleus_mask"))

@@ -264,3 +264,23 @@ def test_read_points_dispatch(tmp_path):
     assert len(pts) == 4 and pts["label"].iloc[0] == "gaba"
     with pytest.raises(ValueError, match="unknown point format"):
         T.read_points(tmp_path / "s.parquet", "nope")
+
+
+def test_centred_on_moves_the_centre_to_a_partner_and_names_bad_rows():
+    syn = pd.DataFrame({"id": [1, 2], "x_nm": [10.0, 20.0], "y_nm": [0.0, 0.0], "z_nm": [40.0, 80.0],
+                        "pre_x_nm": [100.0, 200.0], "pre_y_nm": [5.0, 6.0], "pre_z_nm": [120.0, 160.0],
+                        "post_x_nm": [-1.0, -2.0], "post_y_nm": [0.0, 0.0], "post_z_nm": [0.0, 0.0]})
+    pre = T.centred_on(syn, "pre")
+    np.testing.assert_array_equal(pre[["x_nm", "y_nm", "z_nm"]].to_numpy(),
+                                  syn[["pre_x_nm", "pre_y_nm", "pre_z_nm"]].to_numpy())
+    assert syn["x_nm"].tolist() == [10.0, 20.0]  # the input is not modified
+    assert T.centred_on(syn, "post")["x_nm"].tolist() == [-1.0, -2.0]
+    assert T.centred_on(syn, "cleft").equals(syn)
+    with pytest.raises(ValueError, match="missing column"):
+        T.centred_on(syn.drop(columns=["pre_z_nm"]), "pre")
+    bad = syn.copy()
+    bad.loc[1, "pre_y_nm"] = np.nan
+    with pytest.raises(ValueError, match=r"row 1 \(id=2\)"):
+        T.centred_on(bad, "pre")
+    with pytest.raises(ValueError, match="partner"):
+        T.centred_on(syn, "soma")

@@ -98,3 +98,23 @@ def test_rotation_needs_square_xy_and_bad_options():
         AugmentConfig.from_dict({"flipz": True})
     with pytest.raises(ValueError, match="preset"):
         EMAugment("nope")
+
+
+def test_jitter_crop_views_are_whole_sub_blocks_of_the_cube():
+    from emkit.learn.augment import jitter_crop
+
+    opts = jitter_crop((8, 6, 4), (4, 4, 2))  # (x, y, z)
+    assert opts == {"out_shape_vox": (2, 4, 4), "jitter_vox": (2, 1, 1)}
+    x = torch.arange(40 * 4 * 6 * 8, dtype=torch.float32).reshape(40, 1, 4, 6, 8)  # (N, C, z, y, x)
+    aug = EMAugment({"preset": "none", "interpolation": "nearest", **opts})
+    views = aug(x, torch.Generator().manual_seed(0))
+    assert views.shape == (40, 1, 2, 4, 4)
+    offsets = set()
+    for i in range(len(x)):
+        hits = [(z, y, xx) for z in range(3) for y in range(3) for xx in range(5)
+                if torch.equal(views[i, 0], x[i, 0, z:z + 2, y:y + 4, xx:xx + 4])]
+        assert len(hits) == 1, f"view {i} is not a sub-block of its cube"
+        offsets.add(hits[0])
+    assert len(offsets) > 5  # the offset varies between samples
+    with pytest.raises(ValueError, match="does not fit"):
+        jitter_crop((8, 6, 4), (10, 4, 2))

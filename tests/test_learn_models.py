@@ -4,7 +4,7 @@ import torch
 from emkit.learn.models import MLPClassifier, ProjectionHead, anisotropic_strides, build_encoder
 
 
-@pytest.mark.parametrize("name,dim", [("slim", 64), ("resnet18", 512)])
+@pytest.mark.parametrize("name,dim", [("slim", 64), ("resnet10", 512), ("resnet18", 512)])
 def test_encoder_shapes_any_channels(name, dim):
     torch.manual_seed(0)
     kw = {} if name == "slim" else {"width_mult": 0.125}

@@ -278,3 +278,24 @@ def test_pre_and_post_points_lie_in_their_objects(world, vols):
     post = np.array([cells[tuple(np.asarray(p, int))] for p in syn["post_pt_position"]])
     assert (pre == syn["pre_pt_root_id"].to_numpy()).mean() >= 0.95
     assert (post == syn["post_pt_root_id"].to_numpy()).mean() >= 0.95
+
+
+def test_generative_features_are_the_neurons_drawn_parameters(world):
+    import json
+
+    from emkit.synth.baseline import generative_features
+    from emkit.synth.params import NT_PARAM_KEYS
+
+    X, syn = generative_features(world)
+    assert X.shape == (len(syn), len(NT_PARAM_KEYS)) and np.isfinite(X).all()
+    np.testing.assert_allclose(X.mean(0), 0.0, atol=1e-9)
+    # every synapse of one neuron carries that neuron's parameters
+    for _, rows in syn.groupby("neuron_id").indices.items():
+        assert np.ptp(X[rows], axis=0).max() < 1e-12
+    # class means follow the class table the world was drawn from (vesicle diameter, in log units)
+    truth = json.loads((world / "truth.json").read_text())["nt_effective_params"]
+    col = NT_PARAM_KEYS.index("ves_diam_nm")
+    classes = sorted(truth)
+    measured = [X[syn["neurotransmitter"].to_numpy() == c, col].mean() for c in classes]
+    expected = [np.log(truth[c]["ves_diam_nm"]) for c in classes]
+    assert np.corrcoef(measured, expected)[0, 1] > 0.8

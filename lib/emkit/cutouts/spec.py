@@ -173,15 +173,17 @@ def synapse_cube_spec(
     shape_vox=(80, 80, 80),
     voxel_size_nm=(16.0, 16.0, 16.0),
     *,
+    channels=("raw", "pre_mask", "cleft_mask"),
     normalization: str = "unit",
     mip: int | None = None,
     layers: dict | None = None,
 ) -> CutoutSpec:
     """Three-channel synapse cube: raw, presynaptic-side mask, cleft mask (the synapse SimCLR seed, seed 003).
 
-    The cube is centred on the cleft centre (``x_nm, y_nm, z_nm`` of the synapse table). The presynaptic side is
-    the ``pre_root_id`` object of the cells layer when the table gives partners, else the cells segment touching
-    the cleft that overlaps the vesicles layer most. Output (3, z, y, x) per synapse.
+    The cube is centred on ``x_nm, y_nm, z_nm`` of the synapse table: the cleft centre, or the presynaptic point
+    after :func:`emkit.io.tables.centred_on`. The presynaptic side is the ``pre_root_id`` object of the cells layer
+    when the table gives partners, else the cells segment touching the cleft that overlaps the vesicles layer most.
+    Output (C, z, y, x) per synapse.
 
     Parameters
     ----------
@@ -189,9 +191,15 @@ def synapse_cube_spec(
         Cube size in target voxels (seed 003 uses 80³).
     voxel_size_nm : (x, y, z) float
         Target voxel size in nm; the stored anisotropic voxels (e.g. 8×8×40 nm) are resampled to it.
+    channels : tuple of str
+        A subset of ``raw``, ``pre_mask``, ``cleft_mask`` (default all three, in that order).
     """
+    chans = (channels,) if isinstance(channels, str) else tuple(channels)
+    bad = [c for c in chans if c not in ("raw", "pre_mask", "cleft_mask")]
+    if bad or not chans:
+        raise ValueError(f"synapse cube channels must be among raw, pre_mask, cleft_mask; got {chans!r}")
     return CutoutSpec(shape_vox=shape_vox, voxel_size_nm=voxel_size_nm,
-                      channels=("raw", "pre_mask", "cleft_mask"), normalization=normalization, mip=mip,
+                      channels=chans, normalization=normalization, mip=mip,
                       layers=tuple((layers or {}).items()), name="synapse_cube")
 
 

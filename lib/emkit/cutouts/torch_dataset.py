@@ -106,7 +106,8 @@ def make_loader(dataset: CutoutDataset, *, batch_size: int = 8, shuffle: bool = 
 
 def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses", *, kind: str = "synapse_cube",
                             shape_vox=(56, 56, 12), voxel_size_nm=(10.0, 10.0, 40.0), dataset_params: dict | None = None,
-                            label_column: str = "label", cache=True, **spec_kwargs) -> CutoutDataset:
+                            label_column: str = "label", cache=True, center: str = "cleft",
+                            **spec_kwargs) -> CutoutDataset:
     """A :class:`CutoutDataset` named entirely by plain values — what a training config file's ``data:`` section
     points at (``factory: "emkit.cutouts.torch_dataset:dataset_from_descriptor"``), so ``torchrun`` workers can
     build it themselves.
@@ -126,8 +127,12 @@ def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses",
         Descriptor parameters, e.g. ``{"size": "default", "seed": 0}``.
     label_column, cache
         See :class:`CutoutDataset`.
+    center : {"cleft", "pre", "post"}
+        Where synapse cutouts are centred (:func:`emkit.io.tables.centred_on`); ``pre`` puts the vesicle cloud
+        in the middle.
     """
     from emkit.io.datasets import open_dataset
+    from emkit.io.tables import centred_on
 
     from .spec import object_spec, soma_spec, synapse_cube_spec
 
@@ -140,4 +145,5 @@ def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses",
         spec = soma_spec(**spec_kwargs)
     else:
         raise ValueError(f"unknown cutout kind {kind!r}; use synapse_cube, object or soma")
-    return CutoutDataset(ds, ds.points(table), spec, cache=cache, label_column=label_column)
+    points = centred_on(ds.points(table), center, name=f"{dataset}/{table}")
+    return CutoutDataset(ds, points, spec, cache=cache, label_column=label_column)

@@ -30,6 +30,7 @@ __all__ = [
     "to_points",
     "validate_points",
     "check_points",
+    "centred_on",
     "read_table",
     "read_points",
     "read_cave_table",
@@ -94,6 +95,44 @@ def validate_points(points: pd.DataFrame, name: str = "points") -> pd.DataFrame:
         pts["label"] = pts["label"].astype("object").where(pts["label"].notna(), None)
         pts["label"] = pts["label"].map(lambda v: v if v is None else str(v))
     return pts
+
+
+def centred_on(points: pd.DataFrame, partner: str = "pre", name: str = "points") -> pd.DataFrame:
+    """A copy of a synapse table whose centre (``x_nm, y_nm, z_nm``) is a partner point.
+
+    Cutouts are always cut around ``x_nm, y_nm, z_nm``; synapse tables put the cleft there and the partners in
+    ``pre_*_nm`` / ``post_*_nm`` (CAVE's ``pre_pt_position`` / ``post_pt_position``, synister's pre/post points).
+    Centring on ``pre`` puts the presynaptic vesicle cloud in the middle of the cutout.
+
+    Parameters
+    ----------
+    points : DataFrame in the point schema with ``{partner}_x_nm, {partner}_y_nm, {partner}_z_nm`` (nm).
+    partner : {"pre", "post", "cleft"}
+        ``cleft`` returns an unchanged copy.
+
+    Raises
+    ------
+    ValueError
+        Unknown partner, missing partner columns, or a row whose partner point is NaN (naming the row and id).
+    """
+    if partner == "cleft":
+        return points.copy()
+    if partner not in ("pre", "post"):
+        raise ValueError(f"partner must be 'pre', 'post' or 'cleft', got {partner!r}")
+    cols = [f"{partner}_{a}_nm" for a in _XYZ]
+    missing = [c for c in cols if c not in points.columns]
+    if missing:
+        raise ValueError(f"{name}: cannot centre on the {partner}synaptic point: missing column(s) {missing}")
+    out = points.copy()
+    xyz = out[cols].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(xyz).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        rid = out["id"].iloc[i] if "id" in out.columns else "?"
+        raise ValueError(f"{name} row {i} (id={rid}): {partner}synaptic point is {xyz[i].tolist()}")
+    for a, c in zip(_XYZ, cols):
+        out[f"{a}_nm"] = out[c].astype(np.float64)
+    return out
 
 
 def _positions(df: pd.DataFrame, col: str, name: str) -> np.ndarray:

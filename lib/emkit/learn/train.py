@@ -451,7 +451,7 @@ def fit(objective: nn.Module, dataset: Dataset, cfg: TrainConfig | dict,
     pandas.DataFrame
         One row per optimizer step (rank 0's view; loss averaged over ranks): ``step`` (1-based), ``epoch``,
         ``loss``, ``lr``, ``samples_per_s`` (global), ``time_s``. Includes the steps of a resumed checkpoint.
-        ``attrs["checkpoint"]`` is the last checkpoint path (or None).
+        ``attrs["checkpoint"]`` is the last checkpoint path (or None), ``attrs["device"]`` the training device.
     """
     if isinstance(cfg, dict):
         cfg = TrainConfig.from_dict(cfg)
@@ -664,6 +664,7 @@ def fit(objective: nn.Module, dataset: Dataset, cfg: TrainConfig | dict,
     hist = pd.DataFrame(history, columns=["step", "epoch", "loss", "lr", "samples_per_s", "time_s"])
     hist.attrs["checkpoint"] = last_ckpt
     hist.attrs["world_size"] = world
+    hist.attrs["device"] = str(device)
     return hist
 
 

@@ -37,12 +37,17 @@ SIGMAS_PX = (1.4, 1.9, 2.5, 3.2, 4.5)
 
 
 def read_em(root) -> np.ndarray:
-    """The whole mip-0 image of a world as an (x, y, z) uint8 array (tensorstore, fill_missing_data_reads off)."""
+    """The whole mip-0 image of a world as an (x, y, z) uint8 array.
+
+    Opened through :func:`emkit.io.volumes.open_volume`; the one whole-volume read goes through tensorstore with
+    that volume's spec (``fill_missing_data_reads`` off, so a missing chunk raises instead of reading zeros).
+    """
     import tensorstore as ts
 
-    spec = {"driver": "neuroglancer_precomputed", "kvstore": f"file://{Path(root) / 'em'}", "scale_index": 0,
-            "fill_missing_data_reads": False}
-    return np.asarray(ts.open(spec, read=True).result()[...].read().result()[..., 0])
+    from emkit.io.volumes import open_volume
+
+    vol = open_volume(f"precomputed://file://{Path(root).resolve() / 'em'}")
+    return np.asarray(ts.open(vol.tensorstore_spec(), read=True).result()[...].read().result()[..., 0])
 
 
 def _window_features(cut: np.ndarray) -> list:
@@ -83,6 +88,38 @@ def synapse_features(root, half_xy: int = 24, half_z: int = 2) -> tuple[np.ndarr
             cut[i] = pad[x:x + 2 * half_xy, y:y + 2 * half_xy, z:z + 2 * half_z + 1].transpose(2, 1, 0)
         feats += _window_features(cut)
     return np.concatenate(feats, 1).astype(np.float64), syn
+
+
+def generative_features(root) -> tuple[np.ndarray, pd.DataFrame]:
+    """The oracle representation of every synapse: its presynaptic neuron's drawn transmitter parameters.
+
+    ``truth.json`` stores, per presynaptic neuron, the nine parameters the renderer drew the neuron's synapses from
+    (class mean x per-neuron idiosyncrasy: vesicle diameter, density and aspect, dense-core fraction and diameter,
+    PSD thickness, cleft width, cloud radius, T-bar strength; see :data:`emkit.synth.params.NT_CLASSES`). Each
+    parameter is log-transformed (they are positive and act multiplicatively) and standardised over synapses.
+
+    No image-based representation can separate the classes much better than these numbers do (the per-synapse
+    jitter and the rendering only add noise), so their silhouette by class is a ceiling for the silhouette of any
+    learned embedding of the same world.
+
+    Returns
+    -------
+    X : (N, 9) float64
+        Standardised log parameters, unitless, rows in the order of ``syn``.
+    syn : the synapse table.
+    """
+    from .params import NT_PARAM_KEYS
+
+    root = Path(root)
+    syn = pd.read_parquet(root / "synapses.parquet")
+    neurons = json.loads((root / "truth.json").read_text())["neurons"]
+    by_id = {int(n["root_id"]): n["params"] for n in neurons}
+    missing = sorted(set(syn["neuron_id"].astype(int)) - set(by_id))
+    if missing:
+        raise ValueError(f"{root}: truth.json has no parameters for presynaptic neuron(s) {missing[:5]}")
+    X = np.log(np.array([[by_id[int(i)][k] for k in NT_PARAM_KEYS] for i in syn["neuron_id"]]) + 1e-3)
+    X = (X - X.mean(0)) / (X.std(0) + 1e-12)
+    return X, syn
 
 
 def baseline_accuracy(root, n_splits: int = 5, seed: int = 0) -> dict:

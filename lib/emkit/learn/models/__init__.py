@@ -14,6 +14,9 @@ __all__ = [
 
 #: name -> (block, blocks per stage, widths per stage)
 ENCODERS: dict[str, tuple] = {
+    # ResNet-10: one basic block per stage (as MONAI's resnet10); with width_mult=0.25 (widths 16-128) it is the
+    # encoder of the book's CPU profile for synapse embeddings.
+    "resnet10": (BasicBlock3d, (1, 1, 1, 1), (64, 128, 256, 512)),
     "resnet18": (BasicBlock3d, (2, 2, 2, 2), (64, 128, 256, 512)),
     "resnet34": (BasicBlock3d, (3, 4, 6, 3), (64, 128, 256, 512)),
     "resnet50": (Bottleneck3d, (3, 4, 6, 3), (64, 128, 256, 512)),
@@ -38,7 +41,7 @@ def build_encoder(
 
     Parameters
     ----------
-    name : {"resnet18", "resnet34", "resnet50", "slim"}
+    name : {"resnet10", "resnet18", "resnet34", "resnet50", "slim"}
     in_channels : int
         Input channels of the ``(N, C, D, H, W)`` cutouts.
     voxel_size_nm : (x, y, z), optional
