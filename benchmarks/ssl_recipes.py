@@ -1,0 +1,94 @@
+"""Compare SSL and supervised recipes for synapse embeddings on a synthetic world: one recipe per run, one line of
+figures per run (train seconds, loss, linear-probe accuracy at 10 % / 100 % of the training labels on a neuron
+split, silhouette by transmitter, Hopkins). Prints figures; not a test. This is how the book's SSL recipe was chosen.
+
+    # the book's default recipe: cubes on the presynaptic point, 40x40x6 views jittered inside 64x64x8 cubes
+    .venv/bin/python benchmarks/ssl_recipes.py '{"mode": "ssl", "steps": 1500, "batch_size": 64}'
+    # the supervised reference of the same encoder, on the central views
+    .venv/bin/python benchmarks/ssl_recipes.py '{"mode": "supervised", "steps": 1500, "batch_size": 64,
+        "cube_shape_vox": [40, 40, 6], "view_shape_vox": null, "augment": {"preset": "geometric", "p_crop": 0.0}}'
+    # seed 003's layout: three-channel cubes on the cleft, no jitter
+    .venv/bin/python benchmarks/ssl_recipes.py '{"mode": "ssl", "center": "cleft", "channels": ["raw", "pre_mask",
+        "cleft_mask"], "cube_shape_vox": [56, 56, 12], "voxel_size_nm": [10, 10, 40], "view_shape_vox": null}'
+    # an untrained encoder: "mode": "untrained"
+
+Keys (defaults in RECIPE): mode (ssl | supervised | untrained), size, seed, center (pre | cleft), channels,
+cube_shape_vox and view_shape_vox (x, y, z voxels; view null = the whole cube), voxel_size_nm, encoder_name,
+width_mult, steps, batch_size, lr, temperature, augment. The world must exist or is generated (default: ~1 min).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from emkit.analysis import evaluate, splits
+from emkit.cutouts import CutoutDataset, synapse_cube_spec
+from emkit.io.datasets import open_dataset
+from emkit.io.tables import centred_on
+from emkit.learn.augment import jitter_crop
+from emkit.learn.export import embed
+from emkit.learn.models import build_encoder
+from emkit.learn.train import TrainConfig, train_ssl, train_supervised
+
+RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"], cube_shape_vox=[64, 64, 8],
+              view_shape_vox=[40, 40, 6], voxel_size_nm=[8.0, 8.0, 40.0], encoder_name="resnet10", width_mult=0.25,
+              steps=1500, batch_size=64, lr=1e-3, temperature=0.1, augment={"preset": "simclr_em", "p_crop": 0.0})
+
+
+def run(recipe: dict) -> dict:
+    r = {**RECIPE, **recipe}
+    torch.manual_seed(r["seed"])
+    world = open_dataset("synthetic", size=r["size"], seed=r["seed"])
+    synapses = centred_on(world.points("synapses"), r["center"])
+    split = splits.group_split(synapses, "pre_root_id", fractions=(0.7, 0.3), part_names=("train", "test"),
+                               stratify_col="label", seed=r["seed"])
+    train_idx, test_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    channels, vox = tuple(r["channels"]), tuple(r["voxel_size_nm"])
+    cubes = CutoutDataset(world, synapses, synapse_cube_spec(tuple(r["cube_shape_vox"]), vox, channels=channels),
+                          cache=True, progress=False)
+    augment = dict(r["augment"])
+    views = cubes
+    if r["view_shape_vox"]:
+        augment.update(jitter_crop(r["cube_shape_vox"], r["view_shape_vox"]))
+        views = CutoutDataset(world, synapses, synapse_cube_spec(tuple(r["view_shape_vox"]), vox, channels=channels),
+                              cache=True, progress=False)
+    encoder = build_encoder(r["encoder_name"], in_channels=len(channels), voxel_size_nm=vox,
+                            width_mult=r["width_mult"])
+    cfg = dict(max_steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], warmup_steps=max(1, r["steps"] // 10),
+               seed=r["seed"], progress=False)
+    t0 = time.perf_counter()
+    loss = (float("nan"), float("nan"))
+    if r["mode"] in ("ssl", "supervised"):
+        if r["mode"] == "ssl":
+            hist = train_ssl(encoder, cubes, TrainConfig(**cfg, temperature=r["temperature"], augment=augment))
+        else:
+            train_cubes = CutoutDataset(world, synapses.iloc[train_idx], cubes.spec, cache=True, progress=False)
+            hist = train_supervised(encoder, train_cubes, TrainConfig(**cfg, objective="supervised",
+                                                                      augment_supervised=augment))
+        loss = (float(hist["loss"].iloc[:10].mean()), float(hist["loss"].iloc[-10:].mean()))
+    elif r["mode"] != "untrained":
+        raise ValueError(f"mode must be ssl, supervised or untrained, got {r['mode']!r}")
+    train_s = time.perf_counter() - t0
+    X = evaluate.embedding_matrix(embed(encoder, views, batch_size=64, progress=False))
+    y = synapses["label"].to_numpy()
+    curve = evaluate.label_budget_curve(X, y, train_idx, test_idx, fractions=(0.1, 1.0), seed=r["seed"])
+    return dict(train_s=round(train_s, 1), loss_first10=round(loss[0], 3), loss_last10=round(loss[1], 3),
+                probe10=round(float(curve["accuracy"].iloc[0]), 3), probe100=round(float(curve["accuracy"].iloc[1]), 3),
+                silhouette=round(evaluate.silhouette(X, y), 3), hopkins=round(evaluate.hopkins(X), 3))
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    recipe = json.loads(argv[0]) if argv else {}
+    print(json.dumps(recipe), flush=True)
+    print(json.dumps(run(recipe)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
