@@ -14,7 +14,8 @@ split, silhouette by transmitter, Hopkins). Prints figures; not a test. This is 
 
 Keys (defaults in RECIPE): mode (ssl | supervised | untrained), size, seed, center (pre | cleft), channels,
 cube_shape_vox and view_shape_vox (x, y, z voxels; view null = the whole cube), voxel_size_nm, encoder_name,
-width_mult, steps, batch_size, lr, temperature, augment. The world must exist or is generated (default: ~1 min).
+width_mult, steps, batch_size, lr, temperature, objective (simclr | simsiam), augment. The world must exist or is
+generated (default: ~1 min).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from emkit.learn.train import TrainConfig, train_ssl, train_supervised
 
 RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"], cube_shape_vox=[64, 64, 8],
               view_shape_vox=[40, 40, 6], voxel_size_nm=[8.0, 8.0, 40.0], encoder_name="resnet10", width_mult=0.25,
-              steps=1500, batch_size=64, lr=1e-3, temperature=0.1, augment={"preset": "simclr_em", "p_crop": 0.0})
+              steps=1500, batch_size=64, lr=1e-3, temperature=0.1, objective="simclr",
+              augment={"preset": "simclr_em", "p_crop": 0.0})
 
 
 def run(recipe: dict) -> dict:
@@ -65,7 +67,8 @@ def run(recipe: dict) -> dict:
     loss = (float("nan"), float("nan"))
     if r["mode"] in ("ssl", "supervised"):
         if r["mode"] == "ssl":
-            hist = train_ssl(encoder, cubes, TrainConfig(**cfg, temperature=r["temperature"], augment=augment))
+            hist = train_ssl(encoder, cubes, TrainConfig(**cfg, objective=r["objective"], temperature=r["temperature"],
+                                                         augment=augment))
         else:
             train_cubes = CutoutDataset(world, synapses.iloc[train_idx], cubes.spec, cache=True, progress=False)
             hist = train_supervised(encoder, train_cubes, TrainConfig(**cfg, objective="supervised",
