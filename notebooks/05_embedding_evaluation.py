@@ -16,7 +16,9 @@
 #
 # - **cluster structure**: silhouette by true class and the Hopkins statistic (seed 003's expectations: silhouette
 #   > 0.15, Hopkins > 0.6);
-# - **label efficiency**: a linear probe trained on 1 %, 10 % and 100 % of the training labels, against a
+# - **label efficiency**: a linear probe (logistic regression on the frozen embedding; its L2 strength chosen by
+#   cross-validation over neurons *within the labelled training rows*, as in SimCLR's linear evaluation) trained on
+#   1 %, 10 % and 100 % of the training labels — the small budgets averaged over five random draws — against a
 #   **supervised reference** (the same encoder trained end to end with all training labels) and the world's
 #   **hand-made baseline** (intensity and blob features + logistic regression);
 # - a **neuron split**: no presynaptic neuron has synapses in both train and test (synister's design), because each
@@ -32,9 +34,11 @@ cube_center = "pre"
 channels = ["raw"]
 cube_voxel_nm = [8.0, 8.0, 40.0]
 view_shape_vox = [40, 40, 6]  # (x, y, z) voxels: the central view the SSL embedding was taken from
+context_shape_vox = [80, 80, 10]  # (x, y, z) voxels: a wider field of view, embedded by the same trained encoders
 supervised_steps = 1500  # optimizer steps of the supervised reference: as many as the SSL run
 batch_size = 64  # as the SSL run
 learning_rate = 1e-3
+probe_repeats = 5  # draws of the 1 % and 10 % label subsets; the table shows their mean
 umap_neighbors = 15
 projection = "umap"  # umap | pca (the quick profile uses pca: UMAP compiles for ~35 s per kernel)
 device = "auto"
@@ -98,7 +102,7 @@ splits.split_summary(synapses, synapses["split"], "label", group_col="pre_root_i
 
 # %%
 metrics = evaluate.evaluate_embeddings(ssl, synapses, label_col="label", group_col="pre_root_id", split="split",
-                                       seed=seed)
+                                       probe_repeats=probe_repeats, seed=seed)
 pd.DataFrame(metrics).T[["value", "unit", "description"]]
 
 # %% [markdown]
@@ -111,6 +115,9 @@ pd.DataFrame(metrics).T[["value", "unit", "description"]]
 # blob responses) with a logistic regression. **Oracle**: the nine transmitter parameters the renderer drew each
 # presynaptic neuron's synapses from (log, standardised; `emkit.synth.baseline.generative_features`) — no image
 # representation separates the classes much better, so its silhouette is the ceiling of this world.
+#
+# **Wider context**: the SSL and supervised encoders as trained, applied to a `context_shape_vox` field of view
+# around the same point instead of the central view they were trained on.
 #
 # Silhouettes in the comparison table are computed on standardised features (the hand-made ones mix units); the
 # headline silhouette is that of the SSL embedding as exported.
@@ -132,6 +139,15 @@ sup_history = train_supervised(
                 augment_supervised={"preset": "geometric", "p_crop": 0.0}),
 )
 supervised = embed(supervised_encoder, views_all, batch_size=64)
+
+# the encoders end in a global average pool, so they embed any field of view: a wider one, centred alike
+context_spec = synapse_cube_spec(tuple(context_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
+context_all = CutoutDataset(world, centred, context_spec, cache=True)
+ssl_encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
+                            width_mult=width_mult)
+ssl_encoder.load_state_dict(torch.load(run / "encoder.pt", map_location="cpu", weights_only=True))
+ssl_context = embed(ssl_encoder, context_all, batch_size=32)
+supervised_context = embed(supervised_encoder, context_all, batch_size=32)
 
 torch.manual_seed(seed)
 untrained = embed(build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
@@ -157,14 +173,17 @@ plt.show()
 
 # %%
 representations = {"SSL (SimCLR)": ssl, "supervised": supervised, "untrained": untrained, "hand-made": handmade,
-                   "oracle": oracle}
+                   "oracle": oracle, "SSL, wider context": ssl_context, "supervised, wider context": supervised_context}
 rows = []
 labels = synapses["label"].to_numpy()
 train_idx = np.flatnonzero(synapses["split"].to_numpy() == "train")
 test_idx = np.flatnonzero(synapses["split"].to_numpy() == "test")
+neurons = synapses["pre_root_id"].to_numpy()
 for name, table in representations.items():
     X = evaluate.embedding_matrix(table.set_index("id").loc[synapses["id"]].reset_index())
-    curve = evaluate.label_budget_curve(X, labels, train_idx, test_idx, fractions=(0.01, 0.1, 1.0), seed=seed)
+    curve = evaluate.label_budget_curve(X, labels, train_idx, test_idx, fractions=(0.01, 0.1, 1.0), seed=seed,
+                                        n_repeats=probe_repeats, groups=neurons, progress=False)
+    curve = curve.groupby("label_fraction", as_index=False)["accuracy"].mean()  # mean over the label draws
     for _, r in curve.iterrows():
         rows.append({"representation": name, "measure": f"probe {r['label_fraction']:.0%}",
                      "value": r["accuracy"]})
@@ -219,6 +238,9 @@ from_table = [  # (metric, representation, measure, description)
     ("silhouette_oracle", "oracle", "silhouette", "silhouette of the drawn transmitter parameters by class (ceiling)"),
     ("silhouette_handmade", "hand-made", "silhouette", "silhouette of the standardised hand-made features by class"),
     ("silhouette_supervised", "supervised", "silhouette", "silhouette of the standardised supervised embedding"),
+    ("ssl_context_probe10_acc", "SSL, wider context", "probe 10%", "SSL encoder on the wider field of view, 10% labels"),
+    ("supervised_context_acc", "supervised, wider context", "probe 100%",
+     "supervised encoder on the wider field of view, all labels"),
 ]
 for name, representation, measure, description in from_table:
     rec.metric(name, table.loc[representation, measure], description=description)
@@ -238,10 +260,17 @@ rec.table()
 # - **SSL vs supervised**: the label-efficiency target compares a 10 %-label probe with the same encoder trained
 #   end to end on all labels, for as many optimizer steps as the SSL run. Both keep improving with steps on this
 #   world, the supervised reference faster; the CPU profile stops at a few thousand steps (synister trains for
-#   hundreds of thousands of iterations), so the ratio is a statement about this budget.
+#   hundreds of thousands of iterations), so the ratio is a statement about this budget. Every representation is
+#   read out by the same probe, whose L2 strength is chosen on the labelled training rows alone: with the fixed
+#   C = 1 of earlier versions the 128-d SSL embedding over-fitted its ~110 labels (one draw: 0.43 vs 0.45), and a
+#   single draw of the 10 % labels moves the score by ±0.03, hence the mean of five.
 # - **Silhouette vs the oracle**: each neuron draws its own transmitter parameters around its class's (per-neuron
 #   idiosyncrasy, the reason for the neuron split), so even the exact drawn parameters give the silhouette in the
 #   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep a large share of that ceiling
 #   while ignoring everything else in the image; the hand-made features, which classify well, do not come close either.
+# - **Wider context**: an encoder trained on 40×40×6 views can embed a larger field of view. The SSL encoder's
+#   vesicle-texture features then average over more vesicles; the supervised encoder, fitted to the exact view,
+#   may not carry over. The headline numbers stay with the view each encoder was trained on: the wider field of
+#   view was chosen after looking at these test-split numbers, so it would be no fair basis for the target.
 # - **Neuron split**: every number here is on neurons never seen in training; the synthetic-world chapter shows
 #   how much higher a leaky random split would score.

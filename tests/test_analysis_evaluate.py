@@ -148,6 +148,55 @@ def test_linear_probe_separable_vs_shuffled_and_label_budget():
         ev.linear_probe(x, y, tr, tr)
 
 
+def noisy_one_feature_problem(n: int = 240, dim: int = 60, seed: int = 0):
+    """Two classes whose means differ by 0.35 s.d. in each of ``dim`` noisy features (a case where a strong L2
+    penalty, close to a nearest-centroid rule, beats a weak one on few rows), and neurons ("groups") of 6 rows
+    each, every neuron of one class."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.array(["a", "b"]), n // 2)
+    x = rng.normal(size=(n, dim)) + np.where(y == "a", 0.0, 0.35)[:, None]
+    groups = np.arange(n) // 6
+    return x, y, groups
+
+
+def test_probe_chooses_its_l2_strength_on_the_labelled_rows_only():
+    x, y, groups = noisy_one_feature_problem()
+    tr = np.concatenate([np.arange(0, 40), np.arange(120, 160)])  # 80 labelled rows, 60 features
+    te = np.setdiff1d(np.arange(240), tr)
+    cv = ev.linear_probe(x, y, tr, te, groups=groups)
+    assert cv["C_choice"] == "cv" and cv["C"] in ev.DEFAULT_PROBE_CS
+    # with 60 features and 80 rows the weakest penalty overfits the noise; the chosen one is stronger
+    weak = ev.linear_probe(x, y, tr, te, C=max(ev.DEFAULT_PROBE_CS))
+    assert weak["C_choice"] == "given"
+    assert cv["C"] < max(ev.DEFAULT_PROBE_CS)
+    assert cv["accuracy"] > weak["accuracy"]
+    # the test rows take no part in the choice: relabelling them changes nothing but the score
+    scrambled = y.copy()
+    scrambled[te] = np.random.default_rng(1).permutation(scrambled[te])
+    again = ev.linear_probe(x, scrambled, tr, te, groups=groups)
+    assert again["C"] == cv["C"]
+    # too few labelled rows per class to hold any out: the fallback strength, said so
+    tiny = ev.linear_probe(x, y, np.array([0, 1, 120]), te, fallback_C=0.5)
+    assert tiny["C_choice"] == "fallback" and tiny["C"] == 0.5
+    with pytest.raises(ValueError, match="'cv'"):
+        ev.linear_probe(x, y, tr, te, C="auto")
+    with pytest.raises(ValueError, match="groups"):
+        ev.linear_probe(x, y, tr, te, groups=groups[:10])
+
+
+def test_probe_folds_keep_groups_whole_and_fall_back_when_classes_are_thin():
+    x, y, groups = noisy_one_feature_problem()
+    folds = ev._probe_folds(y, groups, n_folds=3, seed=0)
+    assert len(folds) == 3
+    held_out = np.concatenate([val for _, val in folds])
+    assert np.array_equal(np.sort(held_out), np.arange(len(y)))  # every row held out exactly once
+    for train, val in folds:
+        assert not set(groups[train]) & set(groups[val])  # no neuron on both sides
+        assert set(y[train]) == {"a", "b"}
+    assert ev._probe_folds(np.array(["a", "a", "b"]), None, 3, 0) is None  # class b has one row
+    assert len(ev._probe_folds(y, None, 5, 0)) == 5
+
+
 # ----------------------------------------------------------------------------------------------------------------
 def test_same_object_retrieval_perfect_for_grouped_objects():
     rng = np.random.default_rng(4)

@@ -118,3 +118,29 @@ def test_jitter_crop_views_are_whole_sub_blocks_of_the_cube():
     assert len(offsets) > 5  # the offset varies between samples
     with pytest.raises(ValueError, match="does not fit"):
         jitter_crop((8, 6, 4), (10, 4, 2))
+
+
+def test_whole_voxel_windows_are_copied_exactly_as_resampling_would_give(monkeypatch):
+    from emkit.learn.augment import jitter_crop
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(16, 2, 8, 12, 12, generator=g)  # raw + a mask channel
+    x[:, 1] = (x[:, 1] > 0.5).float()
+    opts = {"preset": "simclr_em", "p_crop": 0.0, "p_intensity": 0.0, "raw_channels": (0,),
+            **jitter_crop((12, 12, 8), (8, 8, 6))}
+    fast = EMAugment(opts)(x, torch.Generator().manual_seed(0))
+    monkeypatch.setattr(EMAugment, "_whole_voxel_windows", staticmethod(lambda *a: None))  # force grid_sample
+    resampled = EMAugment(opts)(x, torch.Generator().manual_seed(0))
+    assert fast.shape == resampled.shape == (16, 2, 6, 8, 8)
+    assert torch.allclose(fast, resampled, atol=1e-5)
+
+
+def test_half_voxel_windows_are_interpolated():
+    # an odd slack (7 -> 4 voxels along x) centres the view between voxels: no whole-voxel copy is possible
+    x = torch.arange(7, dtype=torch.float32).reshape(1, 1, 1, 1, 7).expand(2, 1, 2, 2, 7).contiguous()
+    aug = EMAugment({"preset": "none", "out_shape_vox": (2, 2, 4)})
+    assert EMAugment._whole_voxel_windows(torch.ones(2, dtype=torch.float64),
+                                          [torch.full((2, 4), 1.5, dtype=torch.float64)] * 3,
+                                          torch.tensor([7.0, 2.0, 2.0], dtype=torch.float64)) is None
+    view = aug(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(view[0, 0, 0, 0], torch.tensor([1.5, 2.5, 3.5, 4.5]))

@@ -40,7 +40,8 @@ EXPECTED = {
     "05_embedding_evaluation": {
         "metrics": {"silhouette_by_class": lambda v: -1 <= v <= 1, "hopkins": lambda v: 0 <= v <= 1,
                     "probe10_over_supervised": lambda v: v >= 0, "handmade_baseline_acc": lambda v: 0 <= v <= 1,
-                    "silhouette_oracle": lambda v: -1 <= v <= 1, "oracle_acc": lambda v: 0 <= v <= 1},
+                    "silhouette_oracle": lambda v: -1 <= v <= 1, "oracle_acc": lambda v: 0 <= v <= 1,
+                    "ssl_context_probe10_acc": lambda v: 0 <= v <= 1, "supervised_context_acc": lambda v: 0 <= v <= 1},
         "figures": ["05_embedding_evaluation-label-budget.png", "05_embedding_evaluation-umap.png"],
     },
     "06_real_em_embeddings": {

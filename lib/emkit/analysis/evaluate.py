@@ -38,6 +38,7 @@ __all__ = [
     "sample_label_fraction",
     "linear_probe",
     "label_budget_curve",
+    "DEFAULT_PROBE_CS",
     "same_object_retrieval",
     "evaluate_embeddings",
     "metrics_table",
@@ -400,6 +401,36 @@ def sample_label_fraction(
     return np.sort(np.concatenate(keep)).astype(np.int64)
 
 
+# L2 strengths a probe chooses from: half-decade steps over six decades. Chen et al. 2020 (SimCLR, appendix B.5)
+# pick the probe's L2 regularization on held-out data from logarithmically spaced values; a fixed C favours
+# whichever representation happens to suit it (measured on the book's SSL embedding: 10 %-label probe 0.43 at
+# C=1, 0.46 at C=0.01; 100 %-label probe 0.44 vs 0.51).
+DEFAULT_PROBE_CS: tuple[float, ...] = tuple(float(c) for c in np.logspace(-4, 2, 13))
+
+
+def _probe_folds(y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int) -> list | None:
+    """Cross-validation folds over the labelled rows of a probe, or None when some class has < 2 rows.
+
+    Grouped (:class:`sklearn.model_selection.StratifiedGroupKFold`) when ``groups`` is given, so the choice of C
+    is scored on groups (neurons) it was not fitted on, as the test rows are.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    _, counts = np.unique(y, return_counts=True)
+    k = min(n_folds, int(counts.min()))
+    if groups is not None:
+        k = min(k, len(np.unique(groups)))
+    if k < 2:
+        return None
+    if groups is None:
+        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(y, y))
+    folds = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups))
+    # a training fold without some class cannot score that class: fall back to ungrouped folds then
+    if any(len(np.unique(y[tr])) < len(counts) for tr, _ in folds):
+        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(y, y))
+    return folds
+
+
 def linear_probe(
     emb: np.ndarray,
     labels: Sequence,
@@ -407,16 +438,25 @@ def linear_probe(
     test_idx: Sequence[int],
     label_fraction: float = 1.0,
     seed: int = 0,
-    C: float = 1.0,
+    C: float | str = "cv",
+    groups: Sequence | None = None,
+    Cs: Sequence[float] = DEFAULT_PROBE_CS,
+    cv_folds: int = 3,
+    fallback_C: float = 1.0,
+    solver: str = "newton-cg",
     max_iter: int = 2000,
     return_predictions: bool = False,
 ) -> dict[str, Any]:
     """Linear-evaluation protocol (Chen et al. 2020, SimCLR): logistic regression on frozen embeddings.
 
-    The embedding is standardized (mean/std of the training subset; :class:`sklearn.preprocessing.StandardScaler`)
-    and a multinomial L2-regularized :class:`sklearn.linear_model.LogisticRegression` is fitted on a random
-    class-stratified ``label_fraction`` of the TRAIN rows (:func:`sample_label_fraction`, >= 1 row per class),
-    then scored on all TEST rows.
+    The embedding is standardized (mean/std of the labelled training rows; :class:`sklearn.preprocessing.StandardScaler`)
+    and a multinomial L2-regularized logistic regression is fitted on a random class-stratified ``label_fraction``
+    of the TRAIN rows (:func:`sample_label_fraction`, >= 1 row per class), then scored on all TEST rows.
+
+    The L2 strength is chosen, by default, by cross-validated accuracy **within the labelled rows only**
+    (:class:`sklearn.linear_model.LogisticRegressionCV` over ``Cs``, ``cv_folds`` folds, grouped by ``groups`` when
+    given), then refitted on all of them; the test rows never take part in the choice. When some class has fewer
+    than 2 labelled rows (e.g. 1 % of the labels), no fold can hold it out and ``fallback_C`` is used.
 
     Parameters
     ----------
@@ -427,11 +467,22 @@ def linear_probe(
     label_fraction : float
         Fraction of the train labels used, e.g. 1.0, 0.1, 0.01.
     seed : int
-        Seed of the label subsample.
-    C : float
-        Inverse regularization strength.
+        Seed of the label subsample and of the folds.
+    C : float or "cv"
+        Inverse regularization strength; "cv" chooses it from ``Cs`` as above.
+    groups : sequence, length N, optional
+        Group of each row (e.g. the presynaptic neuron): the folds that choose C keep groups whole.
+    Cs : sequence of float
+        Candidate inverse regularization strengths (default :data:`DEFAULT_PROBE_CS`, 1e-4 .. 1e2).
+    cv_folds : int
+        Folds of the choice (fewer if a class or the groups are too few).
+    fallback_C : float
+        C used when the labelled rows are too few to cross-validate.
+    solver : str
+        scikit-learn solver. ``"newton-cg"``: on 1100 x 128 standardized SSL embeddings it fitted 10-40x faster
+        than ``"lbfgs"`` to the same accuracy (0.03-0.1 s vs 0.2-4.4 s per fit, C = 1e-3 .. 10).
     max_iter : int
-        Solver iterations (lbfgs).
+        Solver iterations.
     return_predictions : bool
         Add ``"y_true"`` and ``"y_pred"`` (arrays over the test rows) to the result.
 
@@ -439,9 +490,10 @@ def linear_probe(
     -------
     dict
         ``accuracy`` and ``balanced_accuracy`` (fractions in [0, 1]), ``n_train`` (rows actually used),
-        ``n_test``, ``label_fraction``, ``n_classes_train``.
+        ``n_test``, ``label_fraction``, ``n_classes_train``, ``C`` (the strength used) and ``C_choice``
+        ("given", "cv" or "fallback").
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -454,15 +506,31 @@ def linear_probe(
     overlap = np.intersect1d(tr, te)
     if len(overlap):
         raise ValueError(f"train and test share {len(overlap)} rows, e.g. row {int(overlap[0])}")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(x):
+            raise ValueError(f"groups has {len(groups)} entries for {len(x)} embedding rows")
     sub = tr[sample_label_fraction(lab[tr], label_fraction, seed=seed)]
     n_cls = len(np.unique(lab[sub]))
     if n_cls < 2:
         raise ValueError(f"the training rows hold only one class ('{lab[sub][0]}'); a probe needs >= 2")
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    if isinstance(C, str):
+        if C != "cv":
+            raise ValueError(f"C must be a number or 'cv', got {C!r}")
+        folds = _probe_folds(lab[sub], None if groups is None else groups[sub], cv_folds, seed)
+        if folds is None:
+            classifier, choice = LogisticRegression(C=fallback_C, solver=solver, max_iter=max_iter), "fallback"
+        else:
+            classifier, choice = LogisticRegressionCV(Cs=list(Cs), cv=folds, solver=solver, max_iter=max_iter), "cv"
+    else:
+        classifier, choice = LogisticRegression(C=float(C), solver=solver, max_iter=max_iter), "given"
+    model = make_pipeline(StandardScaler(), classifier)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # "y_pred contains classes not in y_true"
+        warnings.simplefilter("ignore", category=FutureWarning)  # sklearn's LogisticRegressionCV API notices
         model.fit(x[sub], lab[sub])
         pred = model.predict(x[te])
+        used_C = float(np.ravel(classifier.C_)[0]) if choice == "cv" else float(classifier.C)
         out: dict[str, Any] = {
             "accuracy": float(accuracy_score(lab[te], pred)),
             "balanced_accuracy": float(balanced_accuracy_score(lab[te], pred)),
@@ -470,6 +538,8 @@ def linear_probe(
             "n_test": int(len(te)),
             "label_fraction": float(label_fraction),
             "n_classes_train": int(n_cls),
+            "C": used_C,
+            "C_choice": choice,
         }
     if return_predictions:
         out["y_true"], out["y_pred"] = lab[te], pred
@@ -495,14 +565,14 @@ def label_budget_curve(
     -------
     DataFrame
         One row per (fraction, repeat): ``label_fraction``, ``repeat``, ``n_train``, ``n_test``, ``accuracy``,
-        ``balanced_accuracy``.
+        ``balanced_accuracy``, ``C`` (the L2 strength used, see :func:`linear_probe`).
     """
     rows = []
     jobs = [(f, r) for f in fractions for r in range(n_repeats if f < 1 else 1)]
     for f, r in tqdm(jobs, desc="label budget", disable=not progress or len(jobs) < 4):
         res = linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r, **probe_kwargs)
         rows.append({"label_fraction": f, "repeat": r, **{k: res[k] for k in
-                     ("n_train", "n_test", "accuracy", "balanced_accuracy")}})
+                     ("n_train", "n_test", "accuracy", "balanced_accuracy", "C")}})
     return pd.DataFrame(rows)
 
 
@@ -631,6 +701,7 @@ def evaluate_embeddings(
     object_col: str | None = None,
     k: int = 5,
     label_fractions: Sequence[float] = (0.01, 0.1, 1.0),
+    probe_repeats: int = 1,
     hopkins_fraction: float = 0.1,
     silhouette_sample: int | None = 5000,
     retrieval_queries: int | None = 5000,
@@ -664,6 +735,9 @@ def evaluate_embeddings(
         Neighbours for kNN and retrieval.
     label_fractions : sequence of float
         Label budgets of the linear probe.
+    probe_repeats : int
+        Random draws of each budget below 100 % (seeds ``seed .. seed + probe_repeats - 1``); the probe metrics
+        are their mean.
     hopkins_fraction : float
         ``sample_fraction`` of :func:`hopkins`.
     silhouette_sample : int or None
@@ -743,12 +817,18 @@ def evaluate_embeddings(
                 split_desc = "stratified random split"
             tr, te = _resolve_split(parts, lt)
         for f in label_fractions:
-            res = linear_probe(x, y, tr, te, label_fraction=f, seed=seed)
+            draws = [linear_probe(x, y, tr, te, label_fraction=f, seed=seed + r, groups=groups)
+                     for r in range(probe_repeats if f < 1 else 1)]
+            res = draws[0]
             pct = f"{100 * f:g}"
+            mean_of = f", mean of {len(draws)} draws" if len(draws) > 1 else ""
             out[f"probe_accuracy_{pct}pct"] = _metric(
-                res["accuracy"], "fraction", f"linear probe, {pct}% of train labels (n={res['n_train']}), {split_desc}")
+                float(np.mean([d["accuracy"] for d in draws])), "fraction",
+                f"linear probe, {pct}% of train labels (n={res['n_train']}), {split_desc}, "
+                f"C={res['C']:.3g} ({res['C_choice']}){mean_of}")
             out[f"probe_balanced_accuracy_{pct}pct"] = _metric(
-                res["balanced_accuracy"], "fraction", f"linear probe balanced accuracy, {pct}% of train labels")
+                float(np.mean([d["balanced_accuracy"] for d in draws])), "fraction",
+                f"linear probe balanced accuracy, {pct}% of train labels{mean_of}")
 
     object_col = object_col or group_col
     if object_col:
