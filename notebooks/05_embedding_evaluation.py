@@ -42,6 +42,7 @@ probe_repeats = 5  # draws of the 1 % and 10 % label subsets; the table shows th
 umap_neighbors = 15
 projection = "umap"  # umap | pca (the quick profile uses pca: UMAP compiles for ~35 s per kernel)
 device = "auto"
+channels_last = True  # as the training chapter
 
 # %% tags=["remove-cell"]
 # Colab only: install emkit and fetch the repository (Colab ignores environment files).
@@ -134,7 +135,7 @@ supervised_encoder = build_encoder(encoder_name, in_channels=spec.num_channels, 
 sup_history = train_supervised(
     supervised_encoder, views_train,
     TrainConfig(objective="supervised", max_steps=supervised_steps, batch_size=batch_size, lr=learning_rate,
-                warmup_steps=max(1, supervised_steps // 10), seed=seed, device=device,
+                warmup_steps=max(1, supervised_steps // 10), seed=seed, device=device, channels_last=channels_last,
                 classes=sorted(synapses["label"].unique()),
                 augment_supervised={"preset": "geometric", "p_crop": 0.0}),
 )

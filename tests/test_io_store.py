@@ -58,3 +58,23 @@ def test_query_parquet_and_frames(tmp_path):
         store.query("select 1", q=tmp_path / "none.parquet")
     with pytest.raises(ValueError, match="plain SQL identifier"):
         store.query("select 1", **{"a-b": labels})
+
+
+def test_write_arrow_keeps_metadata_and_skips_identical_content(tmp_path):
+    import os
+
+    import pyarrow as pa
+
+    path = tmp_path / "sub" / "t.parquet"
+    table = pa.table({"id": [1, 2], "v": [0.5, 1.5]}).replace_schema_metadata(
+        {"run": "a", store.CONTENT_HASH_KEY: "h1"})
+    assert store.write_arrow(table, path) == path
+    assert store.read_metadata(path) == {"run": "a", store.CONTENT_HASH_KEY: "h1"}
+    os.utime(path, (1, 1))  # an old modification time: a rewrite would change it
+    store.write_arrow(table, path)
+    assert path.stat().st_mtime == 1  # same hash: untouched
+    changed = pa.table({"id": [1, 2], "v": [0.5, 2.5]}).replace_schema_metadata({store.CONTENT_HASH_KEY: "h2"})
+    store.write_arrow(changed, path)
+    assert path.stat().st_mtime != 1
+    assert store.read_table(path)["v"].tolist() == [0.5, 2.5]
+    assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]  # no temporary file left behind

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -178,12 +179,19 @@ def test_ddp_two_processes_gloo_via_torchrun(tmp_path):
     assert time.time() - t0 < 60
 
 
-def test_amp_bf16_sgd_on_cpu_and_channels_last_ignored():
+def test_amp_bf16_sgd_on_cpu_and_channels_last_ignored_with_it():
     runs = [train_ssl(_encoder(), DS, _cfg(max_steps=2, amp="bf16", optimizer="sgd"))["loss"].tolist()
             for _ in range(2)]
     assert runs[0] == runs[1] and all(v == v for v in runs[0])  # deterministic, finite
     with pytest.warns(UserWarning, match="GPU option"):
-        train_ssl(_encoder(), DS, _cfg(max_steps=1, channels_last=True))
+        train_ssl(_encoder(), DS, _cfg(max_steps=1, amp="bf16", channels_last=True))
+
+
+def test_channels_last_in_fp32_on_cpu_is_deterministic_and_matches_the_default_layout():
+    runs = [train_ssl(_encoder(), DS, _cfg(max_steps=4, channels_last=True))["loss"].tolist() for _ in range(2)]
+    assert runs[0] == runs[1] and all(v == v for v in runs[0])
+    plain = train_ssl(_encoder(), DS, _cfg(max_steps=4))["loss"].tolist()
+    assert np.allclose(runs[0], plain, rtol=1e-3, atol=1e-4)  # the same sums in another order
     with pytest.raises(ValueError, match="amp must be"):
         train_ssl(_encoder(), DS, _cfg(max_steps=1, amp="fp8"))
 

@@ -14,7 +14,10 @@ from typing import Sequence
 
 import pandas as pd
 
-__all__ = ["write_table", "read_table", "query"]
+__all__ = ["write_table", "write_arrow", "read_table", "read_metadata", "query"]
+
+#: Schema-metadata key of a content hash; :func:`write_arrow` leaves a file alone whose hash equals the new one.
+CONTENT_HASH_KEY = "emkit.content_sha256"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -25,6 +28,55 @@ def read_table(path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no table {path}")
     return pd.read_parquet(path)
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The parquet schema's key/value metadata of ``path`` as text (without pandas' own ``pandas`` entry)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
+
+
+def write_arrow(table, path, *, compression: str = "zstd") -> Path:
+    """Write a :class:`pyarrow.Table` (schema metadata included) to a parquet file atomically.
+
+    When the table's metadata carries :data:`CONTENT_HASH_KEY` and the file already holds the same value, the file
+    is not touched (an idempotent re-run keeps its modification time).
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+    path : path-like
+        ``.parquet`` file; parent folders are created.
+    compression : str
+        Parquet codec.
+
+    Returns
+    -------
+    Path
+        The file.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    new_hash = (table.schema.metadata or {}).get(CONTENT_HASH_KEY.encode())
+    if new_hash is not None and path.exists():
+        try:
+            if read_metadata(path).get(CONTENT_HASH_KEY) == new_hash.decode():
+                return path
+        except Exception:  # noqa: BLE001 - an unreadable file is simply replaced
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".parquet.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression=compression)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def write_table(df: pd.DataFrame, path, key: str | Sequence[str] | None = None, *, compression: str = "zstd") -> Path:
@@ -74,15 +126,9 @@ def write_table(df: pd.DataFrame, path, key: str | Sequence[str] | None = None, 
             kept = old[~old_keys.isin(new_keys)]
             out = pd.concat([kept, out[old.columns]], ignore_index=True) if len(kept) else out[old.columns]
             out = out.sort_values(keys, kind="stable").reset_index(drop=True)
-    fd, tmp = tempfile.mkstemp(suffix=".parquet.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        out.to_parquet(tmp, compression=compression, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    import pyarrow as pa
+
+    return write_arrow(pa.Table.from_pandas(out, preserve_index=False), path, compression=compression)
 
 
 def query(sql: str, **tables) -> pd.DataFrame:

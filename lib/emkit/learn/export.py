@@ -4,7 +4,7 @@ Stored table (one parquet file per model and point table; keyed by point ``id``)
 ``emb_{d-1}`` float32, ``model_id`` str, ``spec`` str (JSON of the cutout spec / model config). The same model id
 and spec are in the file's key-value metadata (``emkit.model_id``, ``emkit.spec``, ``emkit.embedding_dim``), with a
 content hash so that writing the same embeddings again leaves the file untouched (idempotent writes).
-Written with pyarrow directly: emkit.io.store (DuckDB queries over these files) reads the same layout.
+Written through :func:`emkit.io.store.write_arrow` (atomic); :func:`emkit.io.store.query` runs DuckDB over them.
 
 Aggregation: Dorkenwald et al. 2023 ("Multi-layered maps of neuropil with segmentation-guided contrastive
 learning", Nature Methods) average the embeddings of one object (root id) within a radius (10 um for h01, 25 um
@@ -22,12 +22,13 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 import torch
 from scipy.spatial import cKDTree
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+from emkit.io import store
 
 __all__ = ["embed", "emb_columns", "write_embeddings", "read_embeddings", "aggregate_embeddings"]
 
@@ -146,7 +147,7 @@ def _to_table(df: pd.DataFrame, model_id: str, spec_json: str) -> pa.Table:
     h.update(np.ascontiguousarray(out[cols].to_numpy(np.float32)).tobytes())
     meta = {
         b"emkit.model_id": model_id.encode(), b"emkit.spec": spec_json.encode(),
-        b"emkit.embedding_dim": str(len(cols)).encode(), b"emkit.content_sha256": h.hexdigest().encode(),
+        b"emkit.embedding_dim": str(len(cols)).encode(), store.CONTENT_HASH_KEY.encode(): h.hexdigest().encode(),
     }
     return table.replace_schema_metadata(meta)
 
@@ -181,28 +182,15 @@ def write_embeddings(df: pd.DataFrame, path: str | os.PathLike, model_id: str, s
             raise ValueError(f"{path}: embedding dimension {len(emb_columns(old))} != {len(emb_columns(df))}")
         old = old[~old["id"].isin(df["id"])]
         df = pd.concat([old[["id", *emb_columns(old)]], df[["id", *emb_columns(df)]]], ignore_index=True)
-    table = _to_table(df, model_id, spec_json)
-    if path.exists():
-        try:
-            existing = pq.read_schema(path).metadata or {}
-        except Exception:  # noqa: BLE001 - an unreadable file is simply replaced
-            existing = {}
-        if existing.get(b"emkit.content_sha256") == table.schema.metadata[b"emkit.content_sha256"]:
-            return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-    return path
+    return store.write_arrow(_to_table(df, model_id, spec_json), path)
 
 
 def read_embeddings(path: str | os.PathLike) -> pd.DataFrame:
     """Read a file written by :func:`write_embeddings`; ``attrs`` holds ``model_id``, ``spec`` (JSON str)."""
-    table = pq.read_table(path)
-    meta = table.schema.metadata or {}
-    df = table.to_pandas()
-    df.attrs["model_id"] = meta.get(b"emkit.model_id", b"").decode() or None
-    df.attrs["spec"] = meta.get(b"emkit.spec", b"").decode() or None
+    df = store.read_table(path)
+    meta = store.read_metadata(path)
+    df.attrs["model_id"] = meta.get("emkit.model_id") or None
+    df.attrs["spec"] = meta.get("emkit.spec") or None
     return df
 
 
