@@ -264,7 +264,9 @@ rec.table()
 #   hundreds of thousands of iterations), so the ratio is a statement about this budget. Every representation is
 #   read out by the same probe, whose L2 strength is chosen on the labelled training rows alone: with the fixed
 #   C = 1 of earlier versions the 128-d SSL embedding over-fitted its ~110 labels (one draw: 0.43 vs 0.45), and a
-#   single draw of the 10 % labels moves the score by ±0.03, hence the mean of five.
+#   single draw of the 10 % labels moves the score by ±0.03, hence the mean of five. The supervised reference
+#   moves too: two runs with the same seeds that differed only in memory layout (float sums in another order)
+#   gave it 0.509 and 0.476, so read the ratio with a spread of about ±0.03.
 # - **Silhouette vs the oracle**: each neuron draws its own transmitter parameters around its class's (per-neuron
 #   idiosyncrasy, the reason for the neuron split), so even the exact drawn parameters give the silhouette in the
 #   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep a large share of that ceiling
