@@ -565,14 +565,14 @@ def label_budget_curve(
     -------
     DataFrame
         One row per (fraction, repeat): ``label_fraction``, ``repeat``, ``n_train``, ``n_test``, ``accuracy``,
-        ``balanced_accuracy``, ``C`` (the L2 strength used, see :func:`linear_probe`).
+        ``balanced_accuracy``, ``C`` and ``C_choice`` (the L2 strength used and how, see :func:`linear_probe`).
     """
     rows = []
     jobs = [(f, r) for f in fractions for r in range(n_repeats if f < 1 else 1)]
     for f, r in tqdm(jobs, desc="label budget", disable=not progress or len(jobs) < 4):
         res = linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r, **probe_kwargs)
         rows.append({"label_fraction": f, "repeat": r, **{k: res[k] for k in
-                     ("n_train", "n_test", "accuracy", "balanced_accuracy", "C")}})
+                     ("n_train", "n_test", "accuracy", "balanced_accuracy", "C", "C_choice")}})
     return pd.DataFrame(rows)
 
 
@@ -816,18 +816,18 @@ def evaluate_embeddings(
                 parts = random_split(lt, stratify_col=label_col, seed=seed).to_numpy()
                 split_desc = "stratified random split"
             tr, te = _resolve_split(parts, lt)
-        for f in label_fractions:
-            draws = [linear_probe(x, y, tr, te, label_fraction=f, seed=seed + r, groups=groups)
-                     for r in range(probe_repeats if f < 1 else 1)]
-            res = draws[0]
+        curve = label_budget_curve(x, y, tr, te, fractions=label_fractions, seed=seed, n_repeats=probe_repeats,
+                                   progress=False, groups=groups)
+        for f, draws in curve.groupby("label_fraction", sort=False):
+            first = draws.iloc[0]
             pct = f"{100 * f:g}"
             mean_of = f", mean of {len(draws)} draws" if len(draws) > 1 else ""
             out[f"probe_accuracy_{pct}pct"] = _metric(
-                float(np.mean([d["accuracy"] for d in draws])), "fraction",
-                f"linear probe, {pct}% of train labels (n={res['n_train']}), {split_desc}, "
-                f"C={res['C']:.3g} ({res['C_choice']}){mean_of}")
+                float(draws["accuracy"].mean()), "fraction",
+                f"linear probe, {pct}% of train labels (n={first['n_train']}), {split_desc}, "
+                f"C={first['C']:.3g} ({first['C_choice']}){mean_of}")
             out[f"probe_balanced_accuracy_{pct}pct"] = _metric(
-                float(np.mean([d["balanced_accuracy"] for d in draws])), "fraction",
+                float(draws["balanced_accuracy"].mean()), "fraction",
                 f"linear probe balanced accuracy, {pct}% of train labels{mean_of}")
 
     object_col = object_col or group_col
