@@ -148,6 +148,20 @@ def test_linear_probe_separable_vs_shuffled_and_label_budget():
         ev.linear_probe(x, y, tr, tr)
 
 
+def test_label_budget_curve_returns_each_probes_test_predictions():
+    x, y, groups = noisy_one_feature_problem()
+    tr, te = np.arange(0, 240, 2), np.arange(1, 240, 2)
+    curve = ev.label_budget_curve(x, y, tr, te, fractions=(0.1, 1.0), n_repeats=3, groups=groups, progress=False,
+                                  return_predictions=True)
+    assert curve["label_fraction"].tolist() == [0.1, 0.1, 0.1, 1.0]
+    for _, row in curve.iterrows():
+        assert row["y_pred"].shape == (len(te),)
+        assert np.mean(row["y_pred"] == y[te]) == pytest.approx(row["accuracy"])
+    # the three 10 % draws differ, so their predictions do
+    assert not np.array_equal(curve["y_pred"].iloc[0], curve["y_pred"].iloc[1])
+    assert "y_pred" not in ev.label_budget_curve(x, y, tr, te, fractions=(1.0,), progress=False).columns
+
+
 def noisy_one_feature_problem(n: int = 240, dim: int = 60, seed: int = 0):
     """Two classes whose means differ by 0.35 s.d. in each of ``dim`` noisy features (a case where a strong L2
     penalty, close to a nearest-centroid rule, beats a weak one on few rows), and neurons ("groups") of 6 rows
@@ -251,7 +265,12 @@ def test_evaluate_embeddings_and_metrics_table():
                  "probe_accuracy_1pct", "probe_accuracy_10pct", "probe_accuracy_100pct",
                  "probe_balanced_accuracy_100pct", "retrieval_precision_at_k", "retrieval_top1", "retrieval_map"):
         assert name in m, name
-        assert set(m[name]) == {"value", "unit", "description"}
+        with_interval = name == "knn_accuracy" or name.startswith("probe_accuracy")
+        assert set(m[name]) == {"value", "unit", "description"} | ({"interval"} if with_interval else set())
+    for name in ("knn_accuracy", "probe_accuracy_1pct", "probe_accuracy_10pct", "probe_accuracy_100pct"):
+        low, high = m[name]["interval"]
+        assert 0.0 <= low <= m[name]["value"] <= high <= 1.0, name
+    assert m["probe_accuracy_100pct"]["interval"] == (1.0, 1.0)  # every test neuron right: no resample differs
     assert m["n_points"]["value"] == 240 and m["dim"]["value"] == 6
     assert m["knn_accuracy"]["value"] == 1.0  # classes separable across neurons
     assert m["probe_accuracy_100pct"]["value"] == 1.0
@@ -259,8 +278,10 @@ def test_evaluate_embeddings_and_metrics_table():
     assert m["hopkins"]["value"] > 0.9
 
     table = ev.metrics_table(m, targets={"hopkins": "> 0.6", "knn_accuracy": 0.99, "silhouette_cosine": "< 0"})
-    assert list(table.columns) == ["metric", "value", "unit", "target", "passed", "description"]
+    assert list(table.columns) == ["metric", "value", "interval", "unit", "target", "passed", "description"]
     row = table.set_index("metric")
+    assert row.loc["knn_accuracy", "interval"] == m["knn_accuracy"]["interval"]
+    assert row.loc["hopkins", "interval"] is None
     assert row.loc["hopkins", "passed"] is True and row.loc["hopkins", "target"] == "> 0.6"
     assert row.loc["knn_accuracy", "passed"] is True and row.loc["knn_accuracy", "target"] == ">= 0.99"
     assert row.loc["silhouette_cosine", "passed"] is False

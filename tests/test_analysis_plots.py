@@ -83,6 +83,35 @@ def test_metrics_bar_and_label_budget_plot():
     assert ax.get_xscale() == "log"
 
 
+def test_metrics_bar_draws_intervals():
+    metrics = {"knn_accuracy": {"value": 0.6, "unit": "fraction", "interval": (0.5, 0.7)},
+               "hopkins": {"value": 0.8, "unit": "unitless"}}
+    ax = plots.metrics_bar(ev.metrics_table(metrics, targets={}))
+    drawn = [line.get_xdata() for line in ax.lines]
+    assert [0.5, 0.7] in [list(x) for x in drawn]
+
+
+def test_label_budget_comparison_draws_one_line_per_representation_with_bars():
+    table = pd.DataFrame({
+        "representation": ["ssl", "ssl", "supervised", "supervised"],
+        "label_fraction": [0.1, 1.0, 0.1, 1.0],
+        "value": [0.4, 0.5, 0.45, 0.55],
+        "low": [0.3, 0.4, 0.35, 0.45],
+        "high": [0.5, 0.6, 0.55, 0.65],
+    })
+    ax = plots.label_budget_comparison(table, chance=1 / 6)
+    bars = [c for c in ax.containers if c.has_yerr]
+    assert len(bars) == 2
+    # the data line of each container: x in percent (spread apart a little), y the accuracies
+    ssl_line = bars[0].lines[0]
+    np.testing.assert_allclose(ssl_line.get_ydata(), [0.4, 0.5])
+    np.testing.assert_allclose(ssl_line.get_xdata(), [10 * 0.93, 100 * 0.93])
+    assert ax.get_xscale() == "log"
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance", "ssl", "supervised"]
+    with pytest.raises(ValueError, match="lacks columns"):
+        plots.label_budget_comparison(table.drop(columns="value"))
+
+
 @pytest.mark.slow
 def test_umap_plot_tiny():
     """Real UMAP on 60 points (numba JIT: ~35 s in a fresh process)."""

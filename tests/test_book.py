@@ -64,8 +64,14 @@ def test_recorder_writes_and_pages_render(tmp_path):
     assert [m["name"] for m in doc["metrics"]] == ["silhouette", "throughput"]
     assert doc["metrics"][0]["passed"] is False
     page = book.render_results(load_results(tmp_path), {"profile": "quick"})
-    assert "| ssl | silhouette | 0.05 |  | >0.15 | ✗ |" in page
+    assert "| ssl | silhouette | 0.05 |  |  | >0.15 | ✗ |" in page
     assert "48.5" in page and "samples/s" in page
+    rec.metric("ratio", 0.95, target=">=0.9", interval=(0.81, 1.07), description="95 % interval")
+    assert json.loads((tmp_path / "ssl.json").read_text())["metrics"][2]["interval"] == [0.81, 1.07]
+    page = book.render_results(load_results(tmp_path), {"profile": "quick"})
+    assert "| ssl | ratio | 0.95 | 0.81 – 1.07 |  | >=0.9 | ✓ |" in page
+    with pytest.raises(ValueError, match="'ratio': interval"):
+        rec.metric("ratio", 0.95, interval=(1.07, 0.81))
     manifest = {"profile": "quick", "git": {"commit": "abc123", "dirty": False}, "notebooks": {
         "01_data": {"status": "ok", "wall_s": 1.5, "parameters": {"size": "tiny"}}}, "packages": {"torch": "2.13.0"},
         "data": {"digest": "d1", "datasets": {}}, "host": {}}

@@ -381,19 +381,22 @@ def render_results(docs: list[dict], manifest: dict | None = None) -> str:
         "",
         f"Every chapter's headline numbers from the last run (profile `{profile}`), next to the targets the chapters "
         "state. A ✗ is a target this run missed: it is reported, not hidden. Numbers come from the executed "
-        "notebooks' metrics files (`_generated/<chapter>.json`).",
+        "notebooks' metrics files (`_generated/<chapter>.json`). Where a chapter gives one, *interval* is a confidence "
+        "interval of the value (the chapter's description says which); ✓ and ✗ judge the value alone.",
         "",
-        "| chapter | metric | value | unit | target | met |",
-        "| --- | --- | ---: | --- | --- | :---: |",
+        "| chapter | metric | value | interval | unit | target | met |",
+        "| --- | --- | ---: | :---: | --- | --- | :---: |",
     ]
     for doc in docs:
         for m in doc.get("metrics", []):
             met = {True: "✓", False: "✗", None: ""}[m.get("passed")]
             target = m.get("target") or ""
-            lines.append(f"| {doc['chapter']} | {m['name']} | {_fmt(m['value'])} | {m.get('unit', '')} | "
-                         f"{target} | {met} |")
+            interval = m.get("interval")
+            interval = f"{_fmt(interval[0])} – {_fmt(interval[1])}" if interval else ""
+            lines.append(f"| {doc['chapter']} | {m['name']} | {_fmt(m['value'])} | {interval} | "
+                         f"{m.get('unit', '')} | {target} | {met} |")
     if not docs:
-        lines.append("| (no chapter has recorded numbers yet) | | | | | |")
+        lines.append("| (no chapter has recorded numbers yet) | | | | | | |")
     lines.append("")
     return "\n".join(lines)
 

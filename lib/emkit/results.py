@@ -49,6 +49,9 @@ class Metric:
         The chapter's stated target as a comparison, e.g. ``">0.15"`` or ``">=0.9"``.
     description : str
         One line a reader understands.
+    interval : (float, float) or None
+        A confidence interval of ``value`` (low, high), e.g. the 95 % cluster bootstrap of
+        :mod:`emkit.analysis.confidence`; the description says which. ``passed`` still judges ``value`` alone.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Metric:
     unit: str = ""
     target: str | None = None
     description: str = ""
+    interval: tuple[float, float] | None = None
 
     @property
     def passed(self) -> bool | None:
@@ -102,11 +106,19 @@ class Recorder:
         return self.directory / f"{self.chapter}.json"
 
     def metric(self, name: str, value: float, unit: str = "", target: str | None = None,
-               description: str = "") -> Metric:
-        """Record one number (replacing an earlier one of the same name) and write the file."""
+               description: str = "", interval: tuple[float, float] | None = None) -> Metric:
+        """Record one number (replacing an earlier one of the same name) and write the file.
+
+        ``interval`` is an optional (low, high) confidence interval of ``value`` (see :class:`Metric`).
+        """
         value = float(value)
         target_met(value, target)  # validates the target's form early
-        metric = Metric(name, value, unit, target, description)
+        if interval is not None:
+            low, high = (float(v) for v in interval)
+            if not low <= high:
+                raise ValueError(f"metric {name!r}: interval ({low}, {high}) has low > high or a NaN")
+            interval = (low, high)
+        metric = Metric(name, value, unit, target, description, interval)
         self.metrics[name] = metric
         self._write()
         return metric
@@ -116,7 +128,7 @@ class Recorder:
         import pandas as pd
 
         return pd.DataFrame([dict(asdict(m), passed=m.passed) for m in self.metrics.values()],
-                            columns=["name", "value", "unit", "target", "passed", "description"])
+                            columns=["name", "value", "interval", "unit", "target", "passed", "description"])
 
     def savefig(self, fig, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``<results_dir>/figures/<chapter>-<name>.png`` and return the path."""

@@ -1,14 +1,16 @@
-"""Evaluation of embeddings: metrics (:mod:`.evaluate`), leakage-free splits (:mod:`.splits`), figures (:mod:`.plots`).
+"""Evaluation of embeddings: metrics (:mod:`.evaluate`), leakage-free splits (:mod:`.splits`), confidence intervals
+over test groups (:mod:`.confidence`), figures (:mod:`.plots`).
 
 Typical notebook use::
 
     from emkit.analysis import evaluate_embeddings, metrics_table, group_split
     metrics = evaluate_embeddings(emb_df, points_df, label_col="label", group_col="neuron_id")
-    metrics_table(metrics)           # metric, value, unit, target, passed
+    metrics_table(metrics)           # metric, value, interval, unit, target, passed
 
 The plotting functions live in :mod:`emkit.analysis.plots` (matplotlib/seaborn are imported only when used).
 """
 
+from emkit.analysis.confidence import accuracy_interval, accuracy_ratio_interval, grouped_hits
 from emkit.analysis.evaluate import (
     DEFAULT_TARGETS,
     embedding_matrix,
@@ -33,6 +35,9 @@ from emkit.analysis.splits import (
 )
 
 __all__ = [
+    "accuracy_interval",
+    "accuracy_ratio_interval",
+    "grouped_hits",
     "DEFAULT_TARGETS",
     "embedding_matrix",
     "evaluate_embeddings",

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from emkit.analysis.confidence import accuracy_interval
+
 __all__ = [
     "embedding_matrix",
     "silhouette",
@@ -555,11 +557,20 @@ def label_budget_curve(
     seed: int = 0,
     n_repeats: int = 1,
     progress: bool = True,
+    return_predictions: bool = False,
     **probe_kwargs: Any,
 ) -> pd.DataFrame:
     """Linear-probe scores as the fraction of training labels shrinks (1 %, 10 %, 100 % by default).
 
     Repeat ``r`` of fraction ``f`` uses label-subsample seed ``seed + r``.
+
+    Parameters
+    ----------
+    return_predictions : bool
+        Add a column ``y_pred``: each probe's predicted labels of the test rows (an array in ``test_idx`` order),
+        e.g. for :func:`emkit.analysis.confidence.accuracy_interval`.
+
+    Other parameters are those of :func:`linear_probe`.
 
     Returns
     -------
@@ -570,9 +581,12 @@ def label_budget_curve(
     rows = []
     jobs = [(f, r) for f in fractions for r in range(n_repeats if f < 1 else 1)]
     for f, r in tqdm(jobs, desc="label budget", disable=not progress or len(jobs) < 4):
-        res = linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r, **probe_kwargs)
-        rows.append({"label_fraction": f, "repeat": r, **{k: res[k] for k in
-                     ("n_train", "n_test", "accuracy", "balanced_accuracy", "C", "C_choice")}})
+        res = linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r,
+                           return_predictions=return_predictions, **probe_kwargs)
+        keys = ["n_train", "n_test", "accuracy", "balanced_accuracy", "C", "C_choice"]
+        if return_predictions:
+            keys.append("y_pred")
+        rows.append({"label_fraction": f, "repeat": r, **{k: res[k] for k in keys}})
     return pd.DataFrame(rows)
 
 
@@ -667,8 +681,11 @@ def same_object_retrieval(
 # ----------------------------------------------------------------------------------------------------------------
 # one call for notebooks
 # ----------------------------------------------------------------------------------------------------------------
-def _metric(value: float, unit: str, description: str) -> dict[str, Any]:
-    return {"value": float(value), "unit": unit, "description": description}
+def _metric(value: float, unit: str, description: str, interval: dict | None = None) -> dict[str, Any]:
+    out = {"value": float(value), "unit": unit, "description": description}
+    if interval is not None:
+        out["interval"] = (interval["low"], interval["high"])
+    return out
 
 
 def _resolve_split(split: Any, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -753,7 +770,10 @@ def evaluate_embeddings(
     Returns
     -------
     dict
-        ``{metric_name: {"value": float, "unit": str, "description": str}}``; names: ``n_points``, ``dim``,
+        ``{metric_name: {"value": float, "unit": str, "description": str}}``, and for ``knn_accuracy`` and
+        ``probe_accuracy_*`` an ``"interval"`` (low, high): the 95 % cluster-bootstrap interval over test groups
+        (``group_col``; rows without it), :func:`emkit.analysis.confidence.accuracy_interval`.
+        Names: ``n_points``, ``dim``,
         ``n_classes``, ``silhouette_euclidean``, ``silhouette_cosine``, ``hopkins``, ``knn_accuracy``,
         ``knn_balanced_accuracy``, ``probe_accuracy_{pct}pct`` and ``probe_balanced_accuracy_{pct}pct`` per label
         fraction, and with objects ``retrieval_precision_at_k``, ``retrieval_top1``, ``retrieval_map``.
@@ -800,8 +820,13 @@ def evaluate_embeddings(
                  else "leave-one-out")
         from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+        # 95 % intervals resample whole groups (or rows without groups): emkit.analysis.confidence
+        def interval(correct: np.ndarray, rows: np.ndarray) -> dict:
+            return accuracy_interval(correct, rows if groups is None else groups[rows], seed=seed)
+
         yt, yp = _knn_predict(x, y, k, None, None, groups, 5, "euclidean")
-        out["knn_accuracy"] = _metric(accuracy_score(yt, yp), "fraction", f"{k}-NN vote, {proto}")
+        out["knn_accuracy"] = _metric(accuracy_score(yt, yp), "fraction", f"{k}-NN vote, {proto}",
+                                      interval(yt == yp, np.arange(len(yt))))
         out["knn_balanced_accuracy"] = _metric(
             balanced_accuracy_score(yt, yp), "fraction", f"{k}-NN vote, {proto}, balanced")
 
@@ -817,7 +842,7 @@ def evaluate_embeddings(
                 split_desc = "stratified random split"
             tr, te = _resolve_split(parts, lt)
         curve = label_budget_curve(x, y, tr, te, fractions=label_fractions, seed=seed, n_repeats=probe_repeats,
-                                   progress=False, groups=groups)
+                                   progress=False, groups=groups, return_predictions=True)
         for f, draws in curve.groupby("label_fraction", sort=False):
             first = draws.iloc[0]
             pct = f"{100 * f:g}"
@@ -825,7 +850,8 @@ def evaluate_embeddings(
             out[f"probe_accuracy_{pct}pct"] = _metric(
                 float(draws["accuracy"].mean()), "fraction",
                 f"linear probe, {pct}% of train labels (n={first['n_train']}), {split_desc}, "
-                f"C={first['C']:.3g} ({first['C_choice']}){mean_of}")
+                f"C={first['C']:.3g} ({first['C_choice']}){mean_of}",
+                interval(np.stack(draws["y_pred"].to_list()) == y[te], te))
             out[f"probe_balanced_accuracy_{pct}pct"] = _metric(
                 float(draws["balanced_accuracy"].mean()), "fraction",
                 f"linear probe balanced accuracy, {pct}% of train labels{mean_of}")
@@ -875,17 +901,19 @@ def metrics_table(
     Returns
     -------
     DataFrame
-        Columns ``metric, value, unit, target, passed`` (target/passed None where no target), one row per metric.
+        Columns ``metric, value, interval, unit, target, passed, description`` (interval, target and passed None
+        where there is none), one row per metric.
     """
     targets = DEFAULT_TARGETS if targets is None else targets
     rows = []
     for name, m in metrics.items():
         value, unit, desc = (m["value"], m.get("unit", ""), m.get("description", "")) if isinstance(m, Mapping) \
             else (m, "", "")
+        interval = m.get("interval") if isinstance(m, Mapping) else None
         target, passed = _check(float(value), targets.get(name))
-        rows.append({"metric": name, "value": float(value), "unit": unit, "target": target, "passed": passed,
-                     "description": desc})
+        rows.append({"metric": name, "value": float(value), "interval": interval, "unit": unit, "target": target,
+                     "passed": passed, "description": desc})
     unknown = set(targets) - set(metrics)
     if unknown:
         warnings.warn(f"targets for metrics not computed: {sorted(unknown)}")
-    return pd.DataFrame(rows, columns=["metric", "value", "unit", "target", "passed", "description"])
+    return pd.DataFrame(rows, columns=["metric", "value", "interval", "unit", "target", "passed", "description"])

@@ -291,8 +291,12 @@ def metrics_bar(
             if isinstance(target, str) and target:
                 val = float(target.split()[-1])
                 ax.plot([val, val], [i - 0.4, i + 0.4], color="black", lw=1.5)
+    if "interval" in table.columns:
+        for i, interval in enumerate(table["interval"]):
+            if isinstance(interval, (tuple, list)) and len(interval) == 2:
+                ax.plot(list(interval), [i, i], color="#333333", lw=1.0, marker="|")
     ax.legend(title="target", bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
-    ax.set_xlabel("value (black tick: target)")
+    ax.set_xlabel("value (black tick: target; thin line: interval)")
     ax.set_ylabel("")
     ax.set_title(title or "embedding metrics")
     return ax
@@ -317,3 +321,57 @@ def label_budget_plot(curve: pd.DataFrame, ax: Any = None, title: str | None = N
     ax.set_ylim(0, 1.02)
     ax.set_title(title or "label budget")
     return ax
+
+
+def label_budget_comparison(
+    table: pd.DataFrame,
+    ax: Any = None,
+    chance: float | None = None,
+    title: str | None = None,
+    style: str = "whitegrid",
+):
+    """Probe accuracy against the share of training labels, one line per representation, with intervals.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per (representation, label budget): ``representation``, ``label_fraction`` (in (0, 1]), ``value``
+        (accuracy) and optionally ``low`` / ``high`` (an interval, e.g.
+        :func:`emkit.analysis.confidence.accuracy_interval`), drawn as error bars.
+    ax : matplotlib Axes, optional
+    chance : float, optional
+        Chance accuracy, drawn as a dotted line.
+
+    Returns
+    -------
+    matplotlib Axes
+        The x axis is the percentage of training labels, logarithmic; markers of the representations are spread a
+        little apart along it so that their error bars do not hide one another.
+    """
+    missing = {"representation", "label_fraction", "value"} - set(table.columns)
+    if missing:
+        raise ValueError(f"label-budget table lacks columns {sorted(missing)}")
+    if table.empty:
+        raise ValueError("no label-budget rows to draw")
+    ax = _new_ax(ax, (6, 3.5), style)
+    names = list(dict.fromkeys(table["representation"]))
+    spread = np.linspace(0.93, 1.07, len(names)) if len(names) > 1 else [1.0]
+    for name, shift in zip(names, spread):
+        rows = table[table["representation"] == name].sort_values("label_fraction")
+        x = 100 * rows["label_fraction"].to_numpy(dtype=float) * shift
+        y = rows["value"].to_numpy(dtype=float)
+        yerr = None
+        if {"low", "high"} <= set(rows.columns) and rows[["low", "high"]].notna().all().all():
+            yerr = np.vstack([y - rows["low"].to_numpy(dtype=float), rows["high"].to_numpy(dtype=float) - y])
+        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=2, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", label="chance")
+    ax.set_xscale("log")
+    ticks = sorted({100 * f for f in table["label_fraction"].astype(float)})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("training labels used (%)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or "label budget")
+    return ax
+
