@@ -45,15 +45,24 @@ RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"]
               augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True, train_seed=None)
 
 
-def run(recipe: dict) -> dict:
+def world_and_split(recipe: dict):
+    """The recipe's synthetic world, its synapses centred as the recipe says, and the 70/30 neuron split.
+
+    Returns (world, synapses, train_idx, test_idx); the row positions index ``synapses``.
+    """
     r = {**RECIPE, **recipe}
-    train_seed = r["seed"] if r["train_seed"] is None else int(r["train_seed"])
-    torch.manual_seed(train_seed)
     world = open_dataset("synthetic", size=r["size"], seed=r["seed"])
     synapses = centred_on(world.points("synapses"), r["center"])
     split = splits.group_split(synapses, "pre_root_id", fractions=(0.7, 0.3), part_names=("train", "test"),
                                stratify_col="label", seed=r["seed"])
-    train_idx, test_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    return world, synapses, np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+
+
+def run(recipe: dict) -> dict:
+    r = {**RECIPE, **recipe}
+    train_seed = r["seed"] if r["train_seed"] is None else int(r["train_seed"])
+    torch.manual_seed(train_seed)
+    world, synapses, train_idx, test_idx = world_and_split(r)
     channels, vox = tuple(r["channels"]), tuple(r["voxel_size_nm"])
     cubes = CutoutDataset(world, synapses, synapse_cube_spec(tuple(r["cube_shape_vox"]), vox, channels=channels),
                           cache=True, progress=False)

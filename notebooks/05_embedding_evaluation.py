@@ -36,6 +36,7 @@ cube_voxel_nm = [8.0, 8.0, 40.0]
 view_shape_vox = [40, 40, 6]  # (x, y, z) voxels: the central view the SSL embedding was taken from
 context_shape_vox = [80, 80, 10]  # (x, y, z) voxels: a wider field of view, embedded by the same trained encoders
 supervised_steps = 1500  # optimizer steps of the supervised reference: as many as the SSL run
+reference_seeds = 1  # supervised references trained (seeds seed, seed + 1, ...); the reference accuracy is their mean
 batch_size = 64  # as the SSL run
 learning_rate = 1e-3
 probe_repeats = 5  # draws of the 1 % and 10 % label subsets; the table shows their mean
@@ -111,7 +112,8 @@ evaluate.metrics_table(metrics, targets={}).set_index("metric")[["value", "inter
 #
 # **Supervised**: the same encoder architecture, on the same central views, trained end to end with cross-entropy
 # on every training label, read out with a linear classifier on its embedding (the supervised model's own head is
-# linear too). **Untrained**: the same architecture with random weights — what the architecture gives for free.
+# linear too). Its accuracy moves with the training seed, so `reference_seeds` references can be trained and
+# averaged: the `full` profile trains three; the CPU profile affords one. **Untrained**: the same architecture with random weights — what the architecture gives for free.
 # **Hand-made**: the synthetic world's baseline features (intensity percentiles, dark fractions, vesicle-scale
 # blob responses) with a logistic regression. **Oracle**: the nine transmitter parameters the renderer drew each
 # presynaptic neuron's synapses from (log, standardised; `emkit.synth.baseline.generative_features`) — no image
@@ -136,16 +138,27 @@ train_rows = centred[centred["split"] == "train"]
 views_all = CutoutDataset(world, centred, spec, cache=True)
 views_train = CutoutDataset(world, train_rows, spec, cache=True)
 
-supervised_encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
-                                   width_mult=width_mult)
-sup_history = train_supervised(
-    supervised_encoder, views_train,
-    TrainConfig(objective="supervised", max_steps=supervised_steps, batch_size=batch_size, lr=learning_rate,
-                warmup_steps=max(1, supervised_steps // 10), seed=seed, device=device, channels_last=channels_last,
-                classes=sorted(synapses["label"].unique()),
-                augment_supervised={"preset": "geometric", "p_crop": 0.0}),
-)
+
+
+def train_reference(training_seed):
+    """The supervised reference: the SSL chapter's architecture trained end to end on every training label."""
+    torch.manual_seed(training_seed)  # initial weights
+    encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
+                            width_mult=width_mult)
+    history = train_supervised(
+        encoder, views_train,
+        TrainConfig(objective="supervised", max_steps=supervised_steps, batch_size=batch_size, lr=learning_rate,
+                    warmup_steps=max(1, supervised_steps // 10), seed=training_seed, device=device,
+                    channels_last=channels_last, classes=sorted(synapses["label"].unique()),
+                    augment_supervised={"preset": "geometric", "p_crop": 0.0}),
+    )
+    return encoder, history
+
+
+supervised_encoder, sup_history = train_reference(seed)
 supervised = embed(supervised_encoder, views_all, batch_size=64)
+# more training seeds of the reference (the full profile): their probes are averaged into the reference accuracy
+more_references = [embed(train_reference(seed + r)[0], views_all, batch_size=64) for r in range(1, reference_seeds)]
 
 # the encoders end in a global average pool, so they embed any field of view: a wider one, centred alike
 context_spec = synapse_cube_spec(tuple(context_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
@@ -229,16 +242,24 @@ plt.show()
 # %%
 interval_of = comparison.set_index(["representation", "measure"])[["low", "high"]]
 probe10 = table.loc["SSL (SimCLR)", "probe 10%"]
-supervised_acc = table.loc["supervised", "probe 100%"]
-ratio = confidence.accuracy_ratio_interval(correct["SSL (SimCLR)", 0.1], correct["supervised", 1.0], test_neurons,
-                                           seed=seed)
+reference_correct = [correct["supervised", 1.0]]  # (1, test rows) per training seed of the reference
+for extra in more_references:
+    probe = evaluate.linear_probe(evaluate.embedding_matrix(extra.set_index("id").loc[synapses["id"]].reset_index()),
+                                  labels, train_idx, test_idx, seed=seed, groups=neurons, return_predictions=True)
+    reference_correct.append(probe["y_pred"][None, :] == labels[test_idx])
+reference_correct = np.vstack(reference_correct)
+print("supervised reference per training seed:", np.round(reference_correct.mean(axis=1), 3))
+reference = confidence.accuracy_interval(reference_correct, test_neurons, seed=seed)
+supervised_acc = reference["value"]
+ratio = confidence.accuracy_ratio_interval(correct["SSL (SimCLR)", 0.1], reference_correct, test_neurons, seed=seed)
 rec.metric("silhouette_by_class", metrics["silhouette_euclidean"]["value"], target=">0.15",
            description="silhouette of the SSL embedding by true neurotransmitter")
 rec.metric("hopkins", metrics["hopkins"]["value"], target=">0.6", description="Hopkins statistic (m = 0.1 n)")
 rec.metric("linear_probe_10pct_acc", probe10, interval=interval_of.loc[("SSL (SimCLR)", "probe 10%")],
            description="SSL + linear probe, 10% of train labels, neuron split (95% interval over test neurons)")
-rec.metric("supervised_reference_acc", supervised_acc, interval=interval_of.loc[("supervised", "probe 100%")],
-           description="same encoder trained end to end, all labels (95% interval over test neurons)")
+rec.metric("supervised_reference_acc", supervised_acc, interval=(reference["low"], reference["high"]),
+           description=f"same encoder trained end to end, all labels, mean of {len(reference_correct)} training "
+                       "seed(s) (95% interval over test neurons)")
 rec.metric("probe10_over_supervised", ratio["value"], target=">=0.9", interval=(ratio["low"], ratio["high"]),
            description="label efficiency: 10%-label probe / supervised reference (paired 95% interval)")
 from_table = [  # (metric, representation, measure, description)
@@ -275,9 +296,12 @@ rec.table()
 #   read out by the same probe, whose L2 strength is chosen on the labelled training rows alone: with the fixed
 #   C = 1 of earlier versions the 128-d SSL embedding over-fitted its ~110 labels (one draw: 0.43 vs 0.45), and a
 #   single draw of the 10 % labels moves the score by ±0.03, hence the mean of five. The supervised reference
-#   moves too: two runs with the same seeds that differed only in memory layout (float sums in another order)
-#   gave it 0.509 and 0.476. The bootstrap interval over test neurons, recorded with the ratio, is wider still:
-#   with a test set of a few dozen neurons, a ratio near 0.9 cannot be told apart from 0.8 or 1.0.
+#   moves too, and so does the SSL run. Trained with three seeds each on this world and split
+#   (`benchmarks/label_efficiency_seeds.py 3`), the SSL 10 %-label probe gave 0.451, 0.413 and 0.448 and the
+#   supervised reference 0.476, 0.501 and 0.474: the ratio of the means is 0.90 and the nine pairings range over
+#   0.83–0.95. The bootstrap interval over test neurons, recorded with the ratio, is wider still (about ±0.18 for
+#   each pairing): with 22 test neurons, a ratio near 0.9 cannot be told apart from 0.75 or 1.1. Settling the
+#   target needs more test neurons (a larger world) and more seeds than the CPU profile affords.
 # - **Silhouette vs the oracle**: each neuron draws its own transmitter parameters around its class's (per-neuron
 #   idiosyncrasy, the reason for the neuron split), so even the exact drawn parameters give the silhouette in the
 #   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep a large share of that ceiling

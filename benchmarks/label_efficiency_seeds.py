@@ -1,0 +1,76 @@
+"""How much does the label-efficiency ratio of the evaluation chapter move with the training seed?
+
+Trains the book's SSL recipe and its supervised reference (``ssl_recipes.py``'s defaults and its documented
+supervised recipe) with ``train_seed`` 0 .. n-1 on one world and one neuron split, then prints, for every run, the
+linear-probe accuracy (10 % labels: mean of 5 draws; 100 %) with its 95 % cluster-bootstrap interval over test
+neurons, and for every (SSL, supervised) pair the ratio 10 %-label SSL probe / supervised 100 % probe with its paired
+interval (emkit.analysis.confidence). Prints figures; not a test. About 7 minutes per seed pair on 2 CPU cores.
+
+    .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # trains 6 encoders, keeps embeddings
+    .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # again: re-reads them, trains nothing
+
+Embeddings are saved in ``--dir`` as ``ssl_s<k>.npy`` / ``sup_s<k>.npy`` (rows in the order of the world's synapse
+table); an existing file is read instead of trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ssl_recipes  # noqa: E402  (the sibling benchmark: recipes and the world/split they share)
+
+from emkit.analysis import confidence, evaluate  # noqa: E402
+
+SUPERVISED = {"mode": "supervised", "cube_shape_vox": [40, 40, 6], "view_shape_vox": None,
+              "augment": {"preset": "geometric", "p_crop": 0.0}}
+
+
+def embeddings(kind: str, train_seed: int, directory: Path) -> np.ndarray:
+    """(N, D) embedding of the recipe ``kind`` ("ssl" | "sup") trained with ``train_seed``: read or trained."""
+    path = directory / f"{kind}_s{train_seed}.npy"
+    if not path.exists():
+        recipe = {"mode": "ssl"} if kind == "ssl" else dict(SUPERVISED)
+        figures = ssl_recipes.run({**recipe, "train_seed": train_seed, "save": str(path)})
+        print(f"trained {kind} seed {train_seed}: {figures}", flush=True)
+    return np.load(path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seeds", type=int, help="training seeds 0 .. seeds-1 of each recipe")
+    parser.add_argument("--dir", type=Path, required=True, help="where embeddings are kept")
+    args = parser.parse_args(argv)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    _, synapses, train_idx, test_idx = ssl_recipes.world_and_split({})
+    labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
+    print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
+    correct = {}  # (run name, label fraction) -> (draws, test rows) bool
+    for kind, k in itertools.product(("ssl", "sup"), range(args.seeds)):
+        x = embeddings(kind, k, args.dir)
+        curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
+                                            n_repeats=5, groups=neurons, progress=False, return_predictions=True)
+        for fraction, draws in curve.groupby("label_fraction"):
+            correct[f"{kind}_s{k}", fraction] = np.stack(draws["y_pred"].to_list()) == labels[test_idx]
+            ci = confidence.accuracy_interval(correct[f"{kind}_s{k}", fraction], neurons[test_idx])
+            print(f"{kind}_s{k}  probe {fraction:>4.0%}  {ci['value']:.3f}  ({ci['low']:.3f}-{ci['high']:.3f})")
+    ratios = []
+    for a, b in itertools.product(range(args.seeds), repeat=2):
+        r = confidence.accuracy_ratio_interval(correct[f"ssl_s{a}", 0.1], correct[f"sup_s{b}", 1.0],
+                                               neurons[test_idx])
+        ratios.append(r["value"])
+        print(f"ratio ssl_s{a} / sup_s{b}  {r['value']:.3f}  ({r['low']:.3f}-{r['high']:.3f})")
+    ssl10 = np.mean([correct[f"ssl_s{k}", 0.1].mean() for k in range(args.seeds)])
+    sup = np.mean([correct[f"sup_s{k}", 1.0].mean() for k in range(args.seeds)])
+    print(f"means over seeds: SSL 10 % probe {ssl10:.3f}, supervised {sup:.3f}, ratio of means {ssl10 / sup:.3f}; "
+          f"pairwise ratios {min(ratios):.3f}-{max(ratios):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
