@@ -8,6 +8,7 @@ interval (emkit.analysis.confidence). Prints figures; not a test. About 7 minute
 
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # trains 6 encoders, keeps embeddings
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # again: re-reads them, trains nothing
+    .venv/bin/python benchmarks/label_efficiency_seeds.py 2 --size large --dir /tmp/seeds-large   # 150 neurons
 
 Embeddings are saved in ``--dir`` as ``ssl_s<k>.npy`` / ``sup_s<k>.npy`` (rows in the order of the world's synapse
 table); an existing file is read instead of trained.
@@ -31,12 +32,12 @@ SUPERVISED = {"mode": "supervised", "cube_shape_vox": [40, 40, 6], "view_shape_v
               "augment": {"preset": "geometric", "p_crop": 0.0}}
 
 
-def embeddings(kind: str, train_seed: int, directory: Path) -> np.ndarray:
+def embeddings(kind: str, train_seed: int, directory: Path, size: str = "default") -> np.ndarray:
     """(N, D) embedding of the recipe ``kind`` ("ssl" | "sup") trained with ``train_seed``: read or trained."""
     path = directory / f"{kind}_s{train_seed}.npy"
     if not path.exists():
         recipe = {"mode": "ssl"} if kind == "ssl" else dict(SUPERVISED)
-        figures = ssl_recipes.run({**recipe, "train_seed": train_seed, "save": str(path)})
+        figures = ssl_recipes.run({**recipe, "size": size, "train_seed": train_seed, "save": str(path)})
         print(f"trained {kind} seed {train_seed}: {figures}", flush=True)
     return np.load(path)
 
@@ -44,15 +45,16 @@ def embeddings(kind: str, train_seed: int, directory: Path) -> np.ndarray:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=int, help="training seeds 0 .. seeds-1 of each recipe")
-    parser.add_argument("--dir", type=Path, required=True, help="where embeddings are kept")
+    parser.add_argument("--dir", type=Path, required=True, help="where embeddings are kept (one folder per size)")
+    parser.add_argument("--size", default="default", help="synthetic world: default (72 neurons) | large (150)")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
-    _, synapses, train_idx, test_idx = ssl_recipes.world_and_split({})
+    _, synapses, train_idx, test_idx = ssl_recipes.world_and_split({"size": args.size})
     labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
     print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
     correct = {}  # (run name, label fraction) -> (draws, test rows) bool
     for kind, k in itertools.product(("ssl", "sup"), range(args.seeds)):
-        x = embeddings(kind, k, args.dir)
+        x = embeddings(kind, k, args.dir, args.size)
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
                                             n_repeats=5, groups=neurons, progress=False, return_predictions=True)
         for fraction, draws in curve.groupby("label_fraction"):
