@@ -773,10 +773,10 @@ def evaluate_embeddings(
         ``{metric_name: {"value": float, "unit": str, "description": str}}``, and for ``knn_accuracy`` and
         ``probe_accuracy_*`` an ``"interval"`` (low, high): the 95 % cluster-bootstrap interval over test groups
         (``group_col``; rows without it), :func:`emkit.analysis.confidence.accuracy_interval`.
-        Names: ``n_points``, ``dim``,
-        ``n_classes``, ``silhouette_euclidean``, ``silhouette_cosine``, ``hopkins``, ``knn_accuracy``,
-        ``knn_balanced_accuracy``, ``probe_accuracy_{pct}pct`` and ``probe_balanced_accuracy_{pct}pct`` per label
-        fraction, and with objects ``retrieval_precision_at_k``, ``retrieval_top1``, ``retrieval_map``.
+        Names: ``n_points``, ``dim``, ``n_classes``, ``silhouette_euclidean``, ``silhouette_cosine``, ``hopkins``,
+        ``knn_accuracy``, ``knn_balanced_accuracy``, ``probe_accuracy_{pct}pct`` and
+        ``probe_balanced_accuracy_{pct}pct`` per label fraction, and with objects ``retrieval_precision_at_k``,
+        ``retrieval_top1``, ``retrieval_map``.
     """
     from emkit.analysis.splits import group_split, random_split
 
