@@ -113,7 +113,8 @@ evaluate.metrics_table(metrics, targets={}).set_index("metric")[["value", "inter
 # **Supervised**: the same encoder architecture, on the same central views, trained end to end with cross-entropy
 # on every training label, read out with a linear classifier on its embedding (the supervised model's own head is
 # linear too). Its accuracy moves with the training seed, so `reference_seeds` references can be trained and
-# averaged: the `full` profile trains three; the CPU profile affords one. **Untrained**: the same architecture with random weights — what the architecture gives for free.
+# averaged: the `full` profile trains three; the CPU profile affords one. **Untrained**: the same architecture with
+# random weights — what the architecture gives for free.
 # **Hand-made**: the synthetic world's baseline features (intensity percentiles, dark fractions, vesicle-scale
 # blob responses) with a logistic regression. **Oracle**: the nine transmitter parameters the renderer drew each
 # presynaptic neuron's synapses from (log, standardised; `emkit.synth.baseline.generative_features`) — no image
@@ -139,7 +140,6 @@ views_all = CutoutDataset(world, centred, spec, cache=True)
 views_train = CutoutDataset(world, train_rows, spec, cache=True)
 
 
-
 def train_reference(training_seed):
     """The supervised reference: the SSL chapter's architecture trained end to end on every training label."""
     torch.manual_seed(training_seed)  # initial weights
@@ -158,7 +158,8 @@ def train_reference(training_seed):
 supervised_encoder, sup_history = train_reference(seed)
 supervised = embed(supervised_encoder, views_all, batch_size=64)
 # more training seeds of the reference (the full profile): their probes are averaged into the reference accuracy
-more_references = [embed(train_reference(seed + r)[0], views_all, batch_size=64) for r in range(1, reference_seeds)]
+more_references = {f"supervised, seed {seed + r}": embed(train_reference(seed + r)[0], views_all, batch_size=64)
+                   for r in range(1, reference_seeds)}
 
 # the encoders end in a global average pool, so they embed any field of view: a wider one, centred alike
 context_spec = synapse_cube_spec(tuple(context_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
@@ -193,7 +194,15 @@ plt.show()
 
 # %%
 representations = {"SSL (SimCLR)": ssl, "supervised": supervised, "untrained": untrained, "hand-made": handmade,
-                   "oracle": oracle, "SSL, wider context": ssl_context, "supervised, wider context": supervised_context}
+                   "oracle": oracle, "SSL, wider context": ssl_context, "supervised, wider context": supervised_context,
+                   **more_references}
+
+
+def aligned_matrix(table):
+    """(N, D) embedding matrix of a table, rows in the order of the synapse table."""
+    return evaluate.embedding_matrix(table.set_index("id").loc[synapses["id"]].reset_index())
+
+
 rows = []
 labels = synapses["label"].to_numpy()
 train_idx = np.flatnonzero(synapses["split"].to_numpy() == "train")
@@ -202,7 +211,7 @@ neurons = synapses["pre_root_id"].to_numpy()
 test_neurons = neurons[test_idx]
 correct = {}  # (representation, label fraction) -> (draws, test rows) bool: which test synapses each probe got right
 for name, table in representations.items():
-    X = evaluate.embedding_matrix(table.set_index("id").loc[synapses["id"]].reset_index())
+    X = aligned_matrix(table)
     curve = evaluate.label_budget_curve(X, labels, train_idx, test_idx, fractions=(0.01, 0.1, 1.0), seed=seed,
                                         n_repeats=probe_repeats, groups=neurons, progress=False,
                                         return_predictions=True)
@@ -230,7 +239,7 @@ plt.show()
 # ## UMAP of the SSL embedding, coloured by neurotransmitter
 
 # %%
-ax = plots.umap_plot(evaluate.embedding_matrix(ssl.set_index("id").loc[synapses["id"]].reset_index()),
+ax = plots.umap_plot(aligned_matrix(ssl),
                      synapses["label"].to_numpy(), seed=seed, n_neighbors=umap_neighbors, method=projection)
 ax.set_title(f"SSL embedding ({projection.upper()}), true neurotransmitter")
 rec.savefig(ax.figure, "umap")
@@ -242,12 +251,8 @@ plt.show()
 # %%
 interval_of = comparison.set_index(["representation", "measure"])[["low", "high"]]
 probe10 = table.loc["SSL (SimCLR)", "probe 10%"]
-reference_correct = [correct["supervised", 1.0]]  # (1, test rows) per training seed of the reference
-for extra in more_references:
-    probe = evaluate.linear_probe(evaluate.embedding_matrix(extra.set_index("id").loc[synapses["id"]].reset_index()),
-                                  labels, train_idx, test_idx, seed=seed, groups=neurons, return_predictions=True)
-    reference_correct.append(probe["y_pred"][None, :] == labels[test_idx])
-reference_correct = np.vstack(reference_correct)
+# (training seeds, test rows): the all-label probe of each supervised reference
+reference_correct = np.vstack([correct[name, 1.0] for name in ["supervised", *more_references]])
 print("supervised reference per training seed:", np.round(reference_correct.mean(axis=1), 3))
 reference = confidence.accuracy_interval(reference_correct, test_neurons, seed=seed)
 supervised_acc = reference["value"]
