@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
                                             n_repeats=5, groups=neurons, progress=False, return_predictions=True)
         for fraction, draws in curve.groupby("label_fraction"):
-            correct[f"{kind}_s{k}", fraction] = np.stack(draws["y_pred"].to_list()) == labels[test_idx]
+            correct[f"{kind}_s{k}", fraction] = evaluate.draw_hits(draws)
             ci = confidence.accuracy_interval(correct[f"{kind}_s{k}", fraction], neurons[test_idx])
             print(f"{kind}_s{k}  probe {fraction:>4.0%}  {ci['value']:.3f}  ({ci['low']:.3f}-{ci['high']:.3f})")
     ratios = []

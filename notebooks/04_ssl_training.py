@@ -26,6 +26,10 @@
 #   rescaling: two views share the vesicle cloud's statistics but not every membrane's position, so the encoder
 #   cannot tell cubes apart by geometry alone, and vesicle size keeps its meaning.
 #
+# Other cheap changes did not help on that world (one run each of `benchmarks/ssl_recipes.py`; the README has
+# the table): smaller views, stronger intensity changes, batch 128 or 32 at the same number of samples, and
+# SimSiam instead of SimCLR.
+#
 # Neurotransmitter labels are **never** used here: training sees only cubes.
 
 # %% tags=["parameters"]

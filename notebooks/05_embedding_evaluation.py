@@ -216,7 +216,7 @@ for name, table in representations.items():
                                         n_repeats=probe_repeats, groups=neurons, progress=False,
                                         return_predictions=True)
     for fraction, draws in curve.groupby("label_fraction"):
-        correct[name, fraction] = np.stack(draws["y_pred"].to_list()) == labels[test_idx]
+        correct[name, fraction] = evaluate.draw_hits(draws)
         ci = confidence.accuracy_interval(correct[name, fraction], test_neurons, seed=seed)
         rows.append({"representation": name, "measure": f"probe {fraction:.0%}", "label_fraction": fraction,
                      "value": draws["accuracy"].mean(), "low": ci["low"], "high": ci["high"]})  # mean of the draws

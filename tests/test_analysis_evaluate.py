@@ -157,9 +157,16 @@ def test_label_budget_curve_returns_each_probes_test_predictions():
     for _, row in curve.iterrows():
         assert row["y_pred"].shape == (len(te),)
         assert np.mean(row["y_pred"] == y[te]) == pytest.approx(row["accuracy"])
+        np.testing.assert_array_equal(row["correct"], row["y_pred"] == y[te])
+    hits = ev.draw_hits(curve[curve["label_fraction"] == 0.1])
+    assert hits.shape == (3, len(te)) and hits.dtype == bool
+    np.testing.assert_allclose(hits.mean(axis=1), curve["accuracy"].iloc[:3])
     # the three 10 % draws differ, so their predictions do
     assert not np.array_equal(curve["y_pred"].iloc[0], curve["y_pred"].iloc[1])
-    assert "y_pred" not in ev.label_budget_curve(x, y, tr, te, fractions=(1.0,), progress=False).columns
+    plain = ev.label_budget_curve(x, y, tr, te, fractions=(1.0,), progress=False)
+    assert "y_pred" not in plain.columns
+    with pytest.raises(ValueError, match="return_predictions"):
+        ev.draw_hits(plain)
 
 
 def noisy_one_feature_problem(n: int = 240, dim: int = 60, seed: int = 0):

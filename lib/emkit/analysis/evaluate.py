@@ -40,6 +40,7 @@ __all__ = [
     "sample_label_fraction",
     "linear_probe",
     "label_budget_curve",
+    "draw_hits",
     "DEFAULT_PROBE_CS",
     "same_object_retrieval",
     "evaluate_embeddings",
@@ -567,8 +568,9 @@ def label_budget_curve(
     Parameters
     ----------
     return_predictions : bool
-        Add a column ``y_pred``: each probe's predicted labels of the test rows (an array in ``test_idx`` order),
-        e.g. for :func:`emkit.analysis.confidence.accuracy_interval`.
+        Add columns ``y_pred`` (each probe's predicted labels of the test rows, an array in ``test_idx`` order)
+        and ``correct`` (the same rows, True where the prediction is the true label). :func:`draw_hits` stacks
+        ``correct`` for :func:`emkit.analysis.confidence.accuracy_interval`.
 
     Other parameters are those of :func:`linear_probe`.
 
@@ -584,10 +586,29 @@ def label_budget_curve(
         res = linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r,
                            return_predictions=return_predictions, **probe_kwargs)
         keys = ["n_train", "n_test", "accuracy", "balanced_accuracy", "C", "C_choice"]
+        row = {"label_fraction": f, "repeat": r, **{k: res[k] for k in keys}}
         if return_predictions:
-            keys.append("y_pred")
-        rows.append({"label_fraction": f, "repeat": r, **{k: res[k] for k in keys}})
+            row["y_pred"], row["correct"] = res["y_pred"], res["y_pred"] == res["y_true"]
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def draw_hits(draws: pd.DataFrame) -> np.ndarray:
+    """Which test rows each probe draw got right: ``(n_draws, n_test)`` bool.
+
+    Parameters
+    ----------
+    draws : rows of :func:`label_budget_curve` with ``return_predictions=True`` (e.g. the draws of one label
+        fraction), all on the same test rows.
+
+    Returns
+    -------
+    ndarray of bool, one row per draw, columns in ``test_idx`` order — the ``correct`` argument of
+    :func:`emkit.analysis.confidence.accuracy_interval` (draws are averaged there).
+    """
+    if "correct" not in draws.columns:
+        raise ValueError("draws carry no predictions: call label_budget_curve(..., return_predictions=True)")
+    return np.stack(draws["correct"].to_list())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -851,7 +872,7 @@ def evaluate_embeddings(
                 float(draws["accuracy"].mean()), "fraction",
                 f"linear probe, {pct}% of train labels (n={first['n_train']}), {split_desc}, "
                 f"C={first['C']:.3g} ({first['C_choice']}){mean_of}",
-                interval(np.stack(draws["y_pred"].to_list()) == y[te], te))
+                interval(draw_hits(draws), te))
             out[f"probe_balanced_accuracy_{pct}pct"] = _metric(
                 float(draws["balanced_accuracy"].mean()), "fraction",
                 f"linear probe balanced accuracy, {pct}% of train labels{mean_of}")
