@@ -15,10 +15,10 @@ split, silhouette by transmitter, Hopkins). Prints figures; not a test. This is 
 Keys (defaults in RECIPE): mode (ssl | supervised | untrained), size, seed (world, split and training),
 train_seed (training only: initial weights, batch order, augmentation; default = seed), center (pre | cleft), channels,
 cube_shape_vox and view_shape_vox (x, y, z voxels; view null = the whole cube), voxel_size_nm, encoder_name,
-width_mult, steps, batch_size, lr, temperature, objective (simclr | simsiam), augment, channels_last, save (a .npy path for the
-(N, D) embedding; the encoder's weights go beside it as .pt). probe10 is the mean over 5 draws of the 10 % labels; the probe's L2 strength is chosen by
-cross-validation grouped by neuron (emkit.analysis.evaluate.linear_probe). The world must exist or is
-generated (default: ~1 min).
+width_mult, steps, batch_size, optimizer (adamw | sgd, momentum 0.9), lr, temperature, objective (simclr | simsiam),
+augment, channels_last, save (a .npy path for the (N, D) embedding; the encoder's weights go beside it as .pt).
+probe10 is the mean over 5 draws of the 10 % labels; the probe's L2 strength is chosen by cross-validation grouped by
+neuron (emkit.analysis.evaluate.linear_probe). The world must exist or is generated (default: ~1 min).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from emkit.learn.train import TrainConfig, train_ssl, train_supervised
 
 RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"], cube_shape_vox=[64, 64, 8],
               view_shape_vox=[40, 40, 6], voxel_size_nm=[8.0, 8.0, 40.0], encoder_name="resnet10", width_mult=0.25,
-              steps=1500, batch_size=64, lr=1e-3, temperature=0.1, objective="simclr",
+              steps=1500, batch_size=64, optimizer="adamw", lr=1e-3, temperature=0.1, objective="simclr",
               augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True, train_seed=None)
 
 
@@ -74,8 +74,8 @@ def run(recipe: dict) -> dict:
                               cache=True, progress=False)
     encoder = build_encoder(r["encoder_name"], in_channels=len(channels), voxel_size_nm=vox,
                             width_mult=r["width_mult"])
-    cfg = dict(max_steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], warmup_steps=max(1, r["steps"] // 10),
-               seed=train_seed, channels_last=r["channels_last"], progress=False)
+    cfg = dict(max_steps=r["steps"], batch_size=r["batch_size"], optimizer=r["optimizer"], lr=r["lr"],
+               warmup_steps=max(1, r["steps"] // 10), seed=train_seed, channels_last=r["channels_last"], progress=False)
     t0 = time.perf_counter()
     loss = (float("nan"), float("nan"))
     if r["mode"] in ("ssl", "supervised"):

@@ -28,7 +28,7 @@
 #
 # Other cheap changes did not help on that world (one run each of `benchmarks/ssl_recipes.py`; the README has
 # the table): smaller views, stronger intensity changes, batch 128 or 32 at the same number of samples, and
-# SimSiam instead of SimCLR.
+# SimSiam instead of SimCLR (with AdamW, or with its paper's SGD).
 #
 # Neurotransmitter labels are **never** used here: training sees only cubes.
 
