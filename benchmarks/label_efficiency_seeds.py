@@ -9,15 +9,19 @@ interval (emkit.analysis.confidence). Prints figures; not a test. About 7 minute
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # trains 6 encoders, keeps embeddings
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # again: re-reads them, trains nothing
     .venv/bin/python benchmarks/label_efficiency_seeds.py 2 --size large --dir /tmp/seeds-large   # 150 neurons
+    # judge a changed SSL recipe (any ssl_recipes.py keys) against the same supervised reference:
+    .venv/bin/python benchmarks/label_efficiency_seeds.py 2 --size large --dir /tmp/t02 --ssl '{"temperature": 0.2}'
 
 Embeddings are saved in ``--dir`` as ``ssl_s<k>.npy`` / ``sup_s<k>.npy`` (rows in the order of the world's synapse
-table); an existing file is read instead of trained.
+table); an existing file is read instead of trained. ``--dir`` remembers the recipes it was filled with
+(``recipes.json``) and refuses other ones, so embeddings of two recipes never mix.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -32,12 +36,34 @@ SUPERVISED = {"mode": "supervised", "cube_shape_vox": [40, 40, 6], "view_shape_v
               "augment": {"preset": "geometric", "p_crop": 0.0}}
 
 
-def embeddings(kind: str, train_seed: int, directory: Path, size: str = "default") -> np.ndarray:
-    """(N, D) embedding of the recipe ``kind`` ("ssl" | "sup") trained with ``train_seed``: read or trained."""
+def recipes(size: str, ssl_changes: dict, supervised_changes: dict) -> dict:
+    """The two recipes ("ssl", "sup") as ssl_recipes.run takes them, less the seed and the save path."""
+    fixed = sorted({"size", "seed", "train_seed", "save"} & (set(ssl_changes) | set(supervised_changes)))
+    if fixed:
+        raise SystemExit(f"{fixed} are set by this benchmark (--size, the seeds, --dir), not by recipe changes")
+    return {"ssl": {"mode": "ssl", **ssl_changes, "size": size},
+            "sup": {**SUPERVISED, **supervised_changes, "size": size}}
+
+
+def check_directory(directory: Path, chosen: dict) -> None:
+    """Record ``chosen`` in ``directory/recipes.json``, or raise if the folder holds embeddings of other recipes."""
+    record = directory / "recipes.json"
+    if record.exists():
+        before = json.loads(record.read_text())
+        if before != json.loads(json.dumps(chosen)):
+            raise SystemExit(f"{directory} holds embeddings of other recipes ({record}: {before}); "
+                             f"choose another --dir for {chosen}")
+    elif any(directory.glob("*_s*.npy")):
+        raise SystemExit(f"{directory} holds embeddings but no recipes.json: choose another --dir")
+    else:
+        record.write_text(json.dumps(chosen, indent=1))
+
+
+def embeddings(kind: str, train_seed: int, directory: Path, recipe: dict) -> np.ndarray:
+    """(N, D) embedding of ``recipe`` (kind "ssl" | "sup") trained with ``train_seed``: read or trained."""
     path = directory / f"{kind}_s{train_seed}.npy"
     if not path.exists():
-        recipe = {"mode": "ssl"} if kind == "ssl" else dict(SUPERVISED)
-        figures = ssl_recipes.run({**recipe, "size": size, "train_seed": train_seed, "save": str(path)})
+        figures = ssl_recipes.run({**recipe, "train_seed": train_seed, "save": str(path)})
         print(f"trained {kind} seed {train_seed}: {figures}", flush=True)
     return np.load(path)
 
@@ -47,14 +73,19 @@ def main(argv=None) -> int:
     parser.add_argument("seeds", type=int, help="training seeds 0 .. seeds-1 of each recipe")
     parser.add_argument("--dir", type=Path, required=True, help="where embeddings are kept (one folder per size)")
     parser.add_argument("--size", default="default", help="synthetic world: default (72 neurons) | large (150)")
+    parser.add_argument("--ssl", type=json.loads, default={}, help="changes to the book's SSL recipe (JSON)")
+    parser.add_argument("--supervised", type=json.loads, default={},
+                        help="changes to the supervised reference's recipe (JSON)")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
+    chosen = recipes(args.size, args.ssl, args.supervised)
+    check_directory(args.dir, chosen)
     _, synapses, train_idx, test_idx = ssl_recipes.world_and_split({"size": args.size})
     labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
     print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
     correct = {}  # (run name, label fraction) -> (draws, test rows) bool
     for kind, k in itertools.product(("ssl", "sup"), range(args.seeds)):
-        x = embeddings(kind, k, args.dir, args.size)
+        x = embeddings(kind, k, args.dir, chosen[kind])
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
                                             n_repeats=5, groups=neurons, progress=False, return_predictions=True)
         for fraction, draws in curve.groupby("label_fraction"):
