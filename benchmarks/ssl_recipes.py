@@ -16,7 +16,8 @@ Keys (defaults in RECIPE): mode (ssl | supervised | untrained), size, seed (worl
 train_seed (training only: initial weights, batch order, augmentation; default = seed), center (pre | cleft), channels,
 cube_shape_vox and view_shape_vox (x, y, z voxels; view null = the whole cube), voxel_size_nm, encoder_name,
 width_mult, steps, batch_size, optimizer (adamw | sgd, momentum 0.9), lr, temperature, objective (simclr | simsiam),
-augment, channels_last, save (a .npy path for the (N, D) embedding; the encoder's weights go beside it as .pt).
+augment, channels_last, symmetries (none | plane | plane_z: the embedding averaged over flips and quarter-turns,
+emkit.learn.export.embed), save (a .npy path for the (N, D) embedding; the encoder's weights go beside it as .pt).
 probe10 is the mean over 5 draws of the 10 % labels; the probe's L2 strength is chosen by cross-validation grouped by
 neuron (emkit.analysis.evaluate.linear_probe). The world must exist or is generated (default: ~1 min).
 """
@@ -42,7 +43,8 @@ from emkit.learn.train import TrainConfig, train_ssl, train_supervised
 RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"], cube_shape_vox=[64, 64, 8],
               view_shape_vox=[40, 40, 6], voxel_size_nm=[8.0, 8.0, 40.0], encoder_name="resnet10", width_mult=0.25,
               steps=1500, batch_size=64, optimizer="adamw", lr=1e-3, temperature=0.1, objective="simclr",
-              augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True, train_seed=None)
+              augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True, train_seed=None,
+              symmetries="none")
 
 
 def world_and_split(recipe: dict):
@@ -90,7 +92,7 @@ def run(recipe: dict) -> dict:
     elif r["mode"] != "untrained":
         raise ValueError(f"mode must be ssl, supervised or untrained, got {r['mode']!r}")
     train_s = time.perf_counter() - t0
-    X = evaluate.embedding_matrix(embed(encoder, views, batch_size=64, progress=False))
+    X = evaluate.embedding_matrix(embed(encoder, views, batch_size=64, progress=False, symmetries=r["symmetries"]))
     y = synapses["label"].to_numpy()
     if r.get("save"):
         np.save(r["save"], X)

@@ -96,3 +96,36 @@ def test_segclr_radius_aggregation():
     bad.loc[2, "x_nm"] = np.nan
     with pytest.raises(ValueError, match=r"row 2 \(id=3\)"):
         aggregate_embeddings(bad, progress=False)
+
+
+class _Fixed(torch.utils.data.Dataset):
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "id": i}
+
+
+def test_embed_averaged_over_symmetries_is_invariant_to_them():
+    from emkit.learn.export import _transformed
+
+    torch.manual_seed(0)
+    enc = build_encoder("slim", 2, widths=(4, 8, 8, 16))
+    x = torch.randn(3, 2, 6, 12, 12)
+    turned = torch.stack([_transformed(x[i:i + 1], i + 1, i == 1, i != 0)[0] for i in range(3)])
+
+    def emb(data, symmetries):
+        return embed(enc, _Fixed(data), batch_size=2, progress=False, symmetries=symmetries).iloc[:, 1:].to_numpy()
+
+    plain, plain_turned = emb(x, "none"), emb(turned, "none")
+    assert np.abs(plain - plain_turned).max() > 1e-3  # a random encoder is not invariant by itself
+    np.testing.assert_allclose(emb(x, "plane_z"), emb(turned, "plane_z"), rtol=1e-4, atol=1e-5)
+    # "plane" covers the quarter-turns and mirrorings: row 0 (a quarter-turn, no z reversal) agrees
+    np.testing.assert_allclose(emb(x, "plane")[0], emb(turned, "plane")[0], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="symmetries must be"):
+        emb(x, "cube")
+    with pytest.raises(ValueError, match="square"):
+        emb(torch.randn(2, 2, 6, 12, 10), "plane")

@@ -213,3 +213,10 @@ def test_emkit_cli_train_then_embed(tmp_path):
     assert args.func(args) == 0
     df = read_embeddings(out)
     assert len(df) == 8 and df.attrs["model_id"] == "tiny-simsiam" and "emb_7" in df.columns
+    out_sym = tmp_path / "emb_sym.parquet"
+    args = parser.parse_args(["embed", "--config", str(path), "--encoder", str(tmp_path / "enc.pt"),
+                              "--out", str(out_sym), "--symmetries", "plane_z"])
+    assert args.func(args) == 0
+    sym = read_embeddings(out_sym)
+    assert json.loads(sym.attrs["spec"])["symmetries"] == "plane_z"
+    assert not np.allclose(sym.filter(like="emb_").to_numpy(), df.filter(like="emb_").to_numpy())

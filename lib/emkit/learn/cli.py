@@ -21,8 +21,9 @@ def _embed(args: argparse.Namespace) -> int:
         config = yaml.safe_load(f) or {}
     encoder = build_encoder(**(config.get("model") or {"name": "slim"}))
     encoder.load_state_dict(torch.load(args.encoder, map_location="cpu", weights_only=True))
-    df = embed(encoder, build_dataset(config.get("data") or {}), batch_size=args.batch_size)
-    spec = {"model": config.get("model"), "data": config.get("data")}
+    df = embed(encoder, build_dataset(config.get("data") or {}), batch_size=args.batch_size,
+               symmetries=args.symmetries)
+    spec = {"model": config.get("model"), "data": config.get("data"), "symmetries": args.symmetries}
     path = write_embeddings(df, args.out, model_id=args.model_id or str(args.encoder), spec=spec)
     print(f"wrote {len(df)} embeddings of dim {df.shape[1] - 1} to {path}")
     return 0
@@ -42,4 +43,7 @@ def register_cli(subparsers) -> None:
     e.add_argument("--out", required=True, help="output parquet")
     e.add_argument("--model-id", default=None)
     e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--symmetries", default="none", choices=["none", "plane", "plane_z"],
+                   help="average each embedding over flips and quarter-turns in the section plane (plane), and z "
+                        "reversed (plane_z): see emkit.learn.export.embed")
     e.set_defaults(func=_embed)

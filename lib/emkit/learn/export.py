@@ -30,7 +30,24 @@ from torch.utils.data import DataLoader, Dataset
 
 from emkit.io import store
 
-__all__ = ["embed", "emb_columns", "write_embeddings", "read_embeddings", "aggregate_embeddings"]
+__all__ = ["embed", "emb_columns", "write_embeddings", "read_embeddings", "aggregate_embeddings", "SYMMETRIES"]
+
+#: Transform groups :func:`embed` can average over (test-time augmentation), as (k rot90 in y-x, flip x, flip z).
+SYMMETRIES: dict[str, list[tuple[int, bool, bool]]] = {
+    "none": [(0, False, False)],
+    "plane": [(k, f, False) for k in range(4) for f in (False, True)],  # the 8 symmetries of the square
+    "plane_z": [(k, f, fz) for k in range(4) for f in (False, True) for fz in (False, True)],  # and z reversed
+}
+
+
+def _transformed(x: torch.Tensor, k: int, flip_x: bool, flip_z: bool) -> torch.Tensor:
+    """``x`` (N, C, D, H, W) rotated by ``k`` quarter turns in the (H, W) plane, then flipped as asked."""
+    x = torch.rot90(x, k, dims=(3, 4)) if k else x
+    if flip_x:
+        x = torch.flip(x, dims=(4,))
+    if flip_z:
+        x = torch.flip(x, dims=(2,))
+    return x
 
 
 def emb_columns(df: pd.DataFrame) -> list[str]:
@@ -42,7 +59,7 @@ def emb_columns(df: pd.DataFrame) -> list[str]:
 @torch.no_grad()
 def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device: str | torch.device = "auto",
           amp: bool = False, num_workers: int = 0, skip_invalid: bool = True, progress: bool = True,
-          channels_last: bool = False) -> pd.DataFrame:
+          channels_last: bool = False, symmetries: str = "none") -> pd.DataFrame:
     """Embed every cutout of ``dataset`` with ``encoder`` (eval mode, no augmentation).
 
     Parameters
@@ -55,6 +72,11 @@ def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device:
     amp : bf16 autocast on CUDA.
     skip_invalid : drop samples that are not valid (entirely outside the volume); their count is in
         ``attrs["n_invalid"]``.
+    symmetries : {"none", "plane", "plane_z"}
+        Average the embedding over a group of transforms of the cutout (test-time augmentation), which makes it
+        invariant to them: ``plane`` = the 8 quarter-turns and mirrorings in the x-y plane (the section plane;
+        valid for anisotropic voxels), ``plane_z`` = those and z reversed (16). Costs one forward pass per
+        transform. Needs square sections (H == W) for the quarter-turns.
 
     Returns
     -------
@@ -62,6 +84,9 @@ def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device:
     """
     from .train import collate_cutouts, sample_valid  # late import: train imports heavier things
 
+    if symmetries not in SYMMETRIES:
+        raise ValueError(f"symmetries must be one of {sorted(SYMMETRIES)}, got {symmetries!r}")
+    transforms = SYMMETRIES[symmetries]
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else device)
     was_training = encoder.training
     encoder.eval()
@@ -83,14 +108,21 @@ def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device:
                 x, bid = x[keep], bid[keep]
                 if x.shape[0] == 0:
                     continue
+            if len(transforms) > 1 and x.shape[-1] != x.shape[-2]:
+                raise ValueError(f"symmetries={symmetries!r} turns sections by quarter-turns: they must be square, "
+                                 f"got (H, W) = {tuple(x.shape[-2:])}")
             x = x.to(dev)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last_3d)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
-                e = encoder(x)
-            if e.ndim != 2:
-                raise ValueError(f"encoder returned shape {tuple(e.shape)}; expected (N, d)")
-            embs.append(e.float().cpu().numpy())
+            total = None
+            for k, flip_x, flip_z in transforms:
+                xt = _transformed(x, k, flip_x, flip_z)
+                if channels_last:
+                    xt = xt.contiguous(memory_format=torch.channels_last_3d)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
+                    e = encoder(xt)
+                if e.ndim != 2:
+                    raise ValueError(f"encoder returned shape {tuple(e.shape)}; expected (N, d)")
+                total = e.float() if total is None else total + e.float()
+            embs.append((total / len(transforms)).cpu().numpy())
             ids.append(bid.numpy().astype(np.int64))
     finally:
         encoder.train(was_training)
