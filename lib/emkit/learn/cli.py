@@ -43,7 +43,8 @@ def register_cli(subparsers) -> None:
     e.add_argument("--out", required=True, help="output parquet")
     e.add_argument("--model-id", default=None)
     e.add_argument("--batch-size", type=int, default=32)
-    e.add_argument("--symmetries", default="none", choices=["none", "plane", "plane_z"],
-                   help="average each embedding over flips and quarter-turns in the section plane (plane), and z "
-                        "reversed (plane_z): see emkit.learn.export.embed")
+    # no choices= here: emkit.learn.export.SYMMETRIES names them, and embed() rejects others by name
+    e.add_argument("--symmetries", default="none",
+                   help="none | plane | plane_z: average each embedding over flips and quarter-turns in the section "
+                        "plane (plane), and z reversed (plane_z); see emkit.learn.export.embed")
     e.set_defaults(func=_embed)
