@@ -101,7 +101,8 @@ def test_runner_stops_at_first_failure_naming_notebook_and_cell(tmp_path):
         {"name": "never", "source": str(never)},
     ]}))
     out = tmp_path / "book"
-    with pytest.raises(book.NotebookFailed, match=r"notebook bad .* failed in cell In\[4\] .*raise ValueError.*: ValueError: synapses row 3"):
+    expected = r"notebook bad .* failed in cell In\[4\] .*raise ValueError.*: ValueError: synapses row 3"
+    with pytest.raises(book.NotebookFailed, match=expected):
         book.run_book("quick", book_dir=out, build=False, progress=False, plan_path=plan)
     manifest = json.loads((out / "_generated" / "manifest.json").read_text())
     assert manifest["notebooks"]["ok"]["status"] == "ok"
@@ -118,6 +119,24 @@ def test_runner_stops_at_first_failure_naming_notebook_and_cell(tmp_path):
 def test_runner_only_rejects_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="unknown notebooks"):
         book.run_book("quick", only=["nope"], book_dir=tmp_path, build=False, progress=False)
+
+
+@pytest.mark.parametrize("profile", book.PROFILES)
+def test_every_planned_parameter_is_defined_by_its_notebook(profile):
+    """Guards the `full` profile above all, which CI never executes: a misspelt name would be silently ignored."""
+    book.check_parameters(book.load_plan(profile))
+
+
+def test_misspelt_parameter_is_refused_before_anything_runs(tmp_path):
+    nb = _write_notebook(tmp_path / "nb.ipynb", ["doubled = value * 2"])
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"notebooks": [
+        {"name": "nb", "source": str(nb), "parameters": {"common": {"value": 2}, "full": {"vaule": 3}}}]}))
+    book.check_parameters(book.load_plan("quick", plan))  # the quick profile only sets `value`: accepted
+    expected = r"notebook 'nb' \(profile 'full'\) sets \['vaule'\].*accepts \['profile', 'value'\]"
+    with pytest.raises(ValueError, match=expected):
+        book.run_book("full", book_dir=tmp_path / "book", build=False, progress=False, plan_path=plan)
+    assert not (tmp_path / "book" / "nb.ipynb").exists()
 
 
 @pytest.mark.parametrize("source", NOTEBOOK_SOURCES, ids=lambda p: p.stem)

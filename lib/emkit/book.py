@@ -88,6 +88,29 @@ def load_plan(profile: str = "default", plan_path: str | os.PathLike | None = No
     return notebooks
 
 
+def check_parameters(plan: list[NotebookPlan]) -> None:
+    """Raise if a planned parameter is not a variable of its notebook's ``parameters`` cell.
+
+    papermill injects unknown parameters with only a warning, so a misspelt name in ``book/plan.yaml`` (say, in the
+    ``full`` profile, which CI never runs) would silently leave the notebook's default in place. The names each
+    notebook accepts are read with :func:`papermill.inspect_notebook`.
+
+    Raises
+    ------
+    ValueError
+        Naming the notebook, the profile, the unknown parameters and the ones the notebook accepts.
+    """
+    import papermill as pm
+
+    for nb in plan:
+        accepted = set(pm.inspect_notebook(str(nb.source)))
+        unknown = sorted(set(nb.parameters) - accepted)
+        if unknown:
+            profile = nb.parameters.get("profile")
+            raise ValueError(f"book/plan.yaml: notebook {nb.name!r} (profile {profile!r}) sets {unknown}, which its "
+                             f"parameters cell does not define; it accepts {sorted(accepted)}")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Provenance
 
@@ -189,6 +212,8 @@ def run_book(profile: str = "default", only: list[str] | None = None, book_dir: 
 
     Raises
     ------
+    ValueError
+        Before anything runs, when the plan sets a parameter a notebook does not define (:func:`check_parameters`).
     NotebookFailed
         When a notebook raises: names the notebook, the cell number and the error; later notebooks are not run.
     """
@@ -198,6 +223,7 @@ def run_book(profile: str = "default", only: list[str] | None = None, book_dir: 
 
     root = paths.project_root()
     plan = load_plan(profile, plan_path)
+    check_parameters(plan)
     names = [nb.name for nb in plan]
     if only:
         unknown = sorted(set(only) - set(names))
