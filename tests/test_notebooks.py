@@ -45,7 +45,8 @@ EXPECTED = {
         "figures": ["05_embedding_evaluation-label-budget.png", "05_embedding_evaluation-umap.png"],
     },
     "06_real_em_embeddings": {
-        "metrics": {"real_retrieval_precision_at_5": lambda v: 0 <= v <= 1, "real_retrieval_chance": lambda v: 0 < v < 1},
+        "metrics": {"real_retrieval_precision_at_5": lambda v: 0 <= v <= 1,
+                    "real_retrieval_chance": lambda v: 0 < v < 1},
         "figures": ["06_real_em_embeddings-cutouts.png", "06_real_em_embeddings-umap.png"],
     },
 }

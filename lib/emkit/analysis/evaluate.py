@@ -452,7 +452,8 @@ def linear_probe(
 ) -> dict[str, Any]:
     """Linear-evaluation protocol (Chen et al. 2020, SimCLR): logistic regression on frozen embeddings.
 
-    The embedding is standardized (mean/std of the labelled training rows; :class:`sklearn.preprocessing.StandardScaler`)
+    The embedding is standardized (mean/std of the labelled training rows;
+    :class:`sklearn.preprocessing.StandardScaler`)
     and a multinomial L2-regularized logistic regression is fitted on a random class-stratified ``label_fraction``
     of the TRAIN rows (:func:`sample_label_fraction`, >= 1 row per class), then scored on all TEST rows.
 

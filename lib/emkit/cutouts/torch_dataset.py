@@ -105,7 +105,8 @@ def make_loader(dataset: CutoutDataset, *, batch_size: int = 8, shuffle: bool = 
 
 
 def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses", *, kind: str = "synapse_cube",
-                            shape_vox=(56, 56, 12), voxel_size_nm=(10.0, 10.0, 40.0), dataset_params: dict | None = None,
+                            shape_vox=(56, 56, 12), voxel_size_nm=(10.0, 10.0, 40.0),
+                            dataset_params: dict | None = None,
                             label_column: str = "label", cache=True, center: str = "cleft",
                             **spec_kwargs) -> CutoutDataset:
     """A :class:`CutoutDataset` named entirely by plain values — what a training config file's ``data:`` section

@@ -818,7 +818,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = add_arguments(argparse.ArgumentParser(prog="python -m emkit.learn.train", description=__doc__.splitlines()[0]))
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m emkit.learn.train",
+                                                   description=__doc__.splitlines()[0]))
     return run_from_args(parser.parse_args(argv))
 
 

@@ -1,11 +1,11 @@
 """The hand-made baseline that calibrates the world's difficulty: intensity features + logistic regression.
 
-For each synapse, two cutouts of 48x48 px x 5 sections (384 x 384 x 200 nm) at mip 0, around ``ctr_pt_position``
-and ``pre_pt_position`` (the vesicle cloud), are summarised by intensity percentiles, dark-pixel fractions and Laplacian-of-Gaussian blob responses at several scales
-(vesicle-sized blobs, Lindeberg 1998 scale-space). A standardised multinomial logistic regression predicts the
-transmitter; the score is the balanced accuracy under a NEURON split (``GroupKFold`` on ``neuron_id``: no neuron in
-both train and test, the design of synister, Eckstein et al. 2024) and, for contrast, under a random synapse split
-(which leaks per-neuron idiosyncrasies).
+For each synapse, two cutouts of 48x48 px x 5 sections (384 x 384 x 200 nm) at mip 0, around ``ctr_pt_position`` and
+``pre_pt_position`` (the vesicle cloud), are summarised by intensity percentiles, dark-pixel fractions and
+Laplacian-of-Gaussian blob responses at several scales (vesicle-sized blobs, Lindeberg 1998 scale-space). A
+standardised multinomial logistic regression predicts the transmitter; the score is the balanced accuracy under a
+NEURON split (``GroupKFold`` on ``neuron_id``: no neuron in both train and test, the design of synister, Eckstein et
+al. 2024) and, for contrast, under a random synapse split (which leaks per-neuron idiosyncrasies).
 
 Command line::
 

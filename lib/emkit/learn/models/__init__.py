@@ -66,7 +66,8 @@ def build_encoder(
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
     block, b, w = ENCODERS[key]
     return ResNet3d(
-        block=block, blocks=tuple(blocks) if blocks is not None else b, widths=tuple(widths) if widths is not None else w,
+        block=block, blocks=tuple(blocks) if blocks is not None else b,
+        widths=tuple(widths) if widths is not None else w,
         in_channels=in_channels, voxel_size_nm=voxel_size_nm, anisotropy=anisotropy, width_mult=width_mult,
         zero_init_residual=zero_init_residual, stem=stem or "imagenet",
     )
