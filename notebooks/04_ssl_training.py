@@ -27,8 +27,8 @@
 #   cannot tell cubes apart by geometry alone, and vesicle size keeps its meaning.
 #
 # Other cheap changes did not help on that world (one run each of `benchmarks/ssl_recipes.py`; the README has
-# the table): smaller views, stronger intensity changes, batch 128 or 32 at the same number of samples, and
-# SimSiam instead of SimCLR (with AdamW, or with its paper's SGD).
+# the table): smaller views, stronger intensity changes, an NT-Xent temperature of 0.05, 0.2 or 0.5, batch 128 or
+# 32 at the same number of samples, and SimSiam instead of SimCLR (with AdamW, or with its paper's SGD).
 #
 # Neurotransmitter labels are **never** used here: training sees only cubes.
 
