@@ -127,6 +127,35 @@ def test_every_planned_parameter_is_defined_by_its_notebook(profile):
     book.check_parameters(book.load_plan(profile))
 
 
+@pytest.mark.parametrize("profile", book.PROFILES)
+def test_planned_encoders_take_the_planned_input_shapes(profile):
+    """Each chapter's encoder, at the profile's cube/view/context shapes and voxel size, gives one finite embedding
+    per sample: the full profile's ResNet-18 on 8-section views is built here even though CI never trains it."""
+    import ast
+
+    import papermill as pm
+    import torch
+
+    from emkit.learn.models import build_encoder
+
+    checked = 0
+    for nb in book.load_plan(profile):
+        defaults = {k: ast.literal_eval(v["default"]) for k, v in pm.inspect_notebook(str(nb.source)).items()}
+        params = {**defaults, **nb.parameters}
+        if "encoder_name" not in params:
+            continue
+        (voxel_key,) = [k for k in params if k.endswith("_voxel_nm")]
+        encoder = build_encoder(params["encoder_name"], in_channels=1, voxel_size_nm=tuple(params[voxel_key]),
+                                width_mult=params.get("width_mult", 1.0)).eval()
+        for key in [k for k in params if k.endswith("_shape_vox") and params[k]]:
+            x, y, z = params[key]
+            with torch.no_grad():
+                out = encoder(torch.zeros(1, 1, z, y, x))
+            assert out.ndim == 2 and out.shape[0] == 1 and torch.isfinite(out).all(), (nb.name, key)
+            checked += 1
+    assert checked >= 3
+
+
 def test_misspelt_parameter_is_refused_before_anything_runs(tmp_path):
     nb = _write_notebook(tmp_path / "nb.ipynb", ["doubled = value * 2"])
     plan = tmp_path / "plan.yaml"
