@@ -162,7 +162,7 @@ def test_misspelt_parameter_is_refused_before_anything_runs(tmp_path):
     plan.write_text(yaml.safe_dump({"notebooks": [
         {"name": "nb", "source": str(nb), "parameters": {"common": {"value": 2}, "full": {"vaule": 3}}}]}))
     book.check_parameters(book.load_plan("quick", plan))  # the quick profile only sets `value`: accepted
-    expected = r"notebook 'nb' \(profile 'full'\) sets \['vaule'\].*accepts \['profile', 'value'\]"
+    expected = r"the plan sets \['vaule'\] for notebook 'nb' \(profile 'full'\).*accepts \['profile', 'value'\]"
     with pytest.raises(ValueError, match=expected):
         book.run_book("full", book_dir=tmp_path / "book", build=False, progress=False, plan_path=plan)
     assert not (tmp_path / "book" / "nb.ipynb").exists()

@@ -107,8 +107,8 @@ def check_parameters(plan: list[NotebookPlan]) -> None:
         unknown = sorted(set(nb.parameters) - accepted)
         if unknown:
             profile = nb.parameters.get("profile")
-            raise ValueError(f"book/plan.yaml: notebook {nb.name!r} (profile {profile!r}) sets {unknown}, which its "
-                             f"parameters cell does not define; it accepts {sorted(accepted)}")
+            raise ValueError(f"the plan sets {unknown} for notebook {nb.name!r} (profile {profile!r}), but its "
+                             f"parameters cell does not define them; it accepts {sorted(accepted)}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
