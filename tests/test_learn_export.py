@@ -1,5 +1,6 @@
 import json
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,21 @@ def test_segclr_radius_aggregation():
     bad.loc[2, "x_nm"] = np.nan
     with pytest.raises(ValueError, match=r"row 2 \(id=3\)"):
         aggregate_embeddings(bad, progress=False)
+
+
+def test_aggregate_wide_table_keeps_columns_and_does_not_fragment():
+    rng = np.random.default_rng(0)
+    n, d = 50, 128  # the book's embeddings are 128-d
+    df = pd.DataFrame({"id": np.arange(n), "root_id": rng.integers(0, 5, n), "x_nm": rng.uniform(0, 5e4, n),
+                       "y_nm": 0.0, "z_nm": 0.0})
+    df = df.join(pd.DataFrame(rng.normal(size=(n, d)).astype(np.float32), columns=[f"emb_{i}" for i in range(d)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        out = aggregate_embeddings(df, radius_nm=1e9, progress=False)
+    assert list(out.columns) == [*df.columns, "n_aggregated"]
+    assert (out.dtypes[[f"emb_{i}" for i in range(d)]] == np.float32).all()
+    means = df.groupby("root_id")[[f"emb_{i}" for i in range(d)]].transform("mean")
+    np.testing.assert_allclose(out[means.columns].to_numpy(), means.to_numpy(), rtol=1e-5, atol=1e-6)
 
 
 class _Fixed(torch.utils.data.Dataset):

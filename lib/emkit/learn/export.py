@@ -276,7 +276,7 @@ def aggregate_embeddings(df: pd.DataFrame, radius_nm: float = 10_000.0, *, root_
         cnt = np.asarray(A.sum(axis=1)).ravel()
         out_E[rows] = (A @ E[rows]) / cnt[:, None]
         counts[rows] = cnt.astype(np.int64)
-    out = df.copy()
-    out[emb_cols] = out_E.astype(df[emb_cols].dtypes.iloc[0] if len(emb_cols) else np.float32)
-    out["n_aggregated"] = counts
-    return out
+    # one new block for all embedding columns: assigning them one by one fragments a wide frame (pandas warns)
+    aggregated = pd.DataFrame(out_E.astype(df[emb_cols].dtypes.iloc[0]), columns=emb_cols, index=df.index)
+    out = pd.concat([df.drop(columns=emb_cols), aggregated], axis=1)[list(df.columns)]
+    return out.assign(n_aggregated=counts)
