@@ -11,6 +11,8 @@ interval (emkit.analysis.confidence). Prints figures; not a test. About 7 minute
     .venv/bin/python benchmarks/label_efficiency_seeds.py 2 --size large --dir /tmp/seeds-large   # 150 neurons
     # judge a changed SSL recipe (any ssl_recipes.py keys) against the same supervised reference:
     .venv/bin/python benchmarks/label_efficiency_seeds.py 2 --size large --dir /tmp/t02 --ssl '{"temperature": 0.2}'
+    # read both out after SegCLR aggregation (mean over the neuron's synapses within 10 um); trains nothing new
+    .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds --aggregate-um 10
 
 Embeddings are saved in ``--dir`` as ``ssl_s<k>.npy`` / ``sup_s<k>.npy`` (rows in the order of the world's synapse
 table); an existing file is read instead of trained. ``--dir`` remembers the recipes it was filled with
@@ -26,11 +28,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ssl_recipes  # noqa: E402  (the sibling benchmark: recipes and the world/split they share)
 
 from emkit.analysis import confidence, evaluate  # noqa: E402
+from emkit.learn.export import aggregate_embeddings  # noqa: E402
 
 SUPERVISED = {"mode": "supervised", "cube_shape_vox": [40, 40, 6], "view_shape_vox": None,
               "augment": {"preset": "geometric", "p_crop": 0.0}}
@@ -68,6 +72,14 @@ def embeddings(kind: str, train_seed: int, directory: Path, recipe: dict) -> np.
     return np.load(path)
 
 
+def aggregated(x: np.ndarray, synapses, radius_um: float) -> np.ndarray:
+    """SegCLR aggregation of ``x`` (rows = ``synapses``): mean over the same presynaptic neuron within the radius."""
+    table = synapses[["pre_root_id", "x_nm", "y_nm", "z_nm"]].reset_index(drop=True)
+    table = table.join(pd.DataFrame(x, columns=[f"emb_{i}" for i in range(x.shape[1])]))
+    out = aggregate_embeddings(table, radius_um * 1000.0, root_col="pre_root_id", progress=False)
+    return out[[f"emb_{i}" for i in range(x.shape[1])]].to_numpy()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=int, help="training seeds 0 .. seeds-1 of each recipe")
@@ -76,6 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ssl", type=json.loads, default={}, help="changes to the book's SSL recipe (JSON)")
     parser.add_argument("--supervised", type=json.loads, default={},
                         help="changes to the supervised reference's recipe (JSON)")
+    parser.add_argument("--aggregate-um", type=float, default=None,
+                        help="read both out after SegCLR aggregation within this radius (um) of the same neuron")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     chosen = recipes(args.size, args.ssl, args.supervised)
@@ -86,6 +100,8 @@ def main(argv=None) -> int:
     correct = {}  # (run name, label fraction) -> (draws, test rows) bool
     for kind, k in itertools.product(("ssl", "sup"), range(args.seeds)):
         x = embeddings(kind, k, args.dir, chosen[kind])
+        if args.aggregate_um is not None:  # a readout: the saved embeddings stay as trained
+            x = aggregated(x, synapses, args.aggregate_um)
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
                                             n_repeats=5, groups=neurons, progress=False, return_predictions=True)
         for fraction, draws in curve.groupby("label_fraction"):

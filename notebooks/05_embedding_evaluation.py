@@ -36,6 +36,7 @@ cube_voxel_nm = [8.0, 8.0, 40.0]
 view_shape_vox = [40, 40, 6]  # (x, y, z) voxels: the central view the SSL embedding was taken from
 context_shape_vox = [80, 80, 10]  # (x, y, z) voxels: a wider field of view, embedded by the same trained encoders
 readout_symmetries = "plane_z"  # orientation-averaged readout shown beside the plain one (emkit.learn.export.embed)
+aggregation_radius_um = 10.0  # SegCLR aggregation radius: mean over the same presynaptic neuron's synapses within it
 supervised_steps = 1500  # optimizer steps of the supervised reference: as many as the SSL run
 reference_seeds = 1  # supervised references trained (seeds seed, seed + 1, ...); the reference accuracy is their mean
 batch_size = 64  # as the SSL run
@@ -69,7 +70,7 @@ from emkit.analysis import confidence, evaluate, plots, splits
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
 from emkit.io.tables import centred_on
-from emkit.learn.export import embed, read_embeddings
+from emkit.learn.export import aggregate_embeddings, embed, read_embeddings
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_supervised
 from emkit.results import Recorder
@@ -119,13 +120,19 @@ evaluate.metrics_table(metrics, targets={}).set_index("metric")[["value", "inter
 # **Hand-made**: the synthetic world's baseline features (intensity percentiles, dark fractions, vesicle-scale
 # blob responses) with a logistic regression. **Oracle**: the nine transmitter parameters the renderer drew each
 # presynaptic neuron's synapses from (log, standardised; `emkit.synth.baseline.generative_features`) — no image
-# representation separates the classes much better, so its silhouette is the ceiling of this world.
+# representation classifies much better. Its silhouette is the scale to read the others against, not a bound: it
+# weights the nine parameters alike, and an embedding trained on labels can weight the telling ones.
 #
 # **Wider context**: the SSL and supervised encoders as trained, applied to a `context_shape_vox` field of view
 # around the same point instead of the central view they were trained on.
 # **Orientation-averaged**: the same encoders on the same views, each embedding averaged over the view's flips and
 # quarter-turns in the section plane and its z reversal (`readout_symmetries`, 16 forward passes per synapse;
 # test-time augmentation), which makes the embedding blind to the synapse's orientation.
+# **Aggregated**: SegCLR's readout (Dorkenwald et al. 2023): each synapse's embedding replaced by the mean over the
+# synapses of the same presynaptic neuron within `aggregation_radius_um` of its presynaptic point
+# (`emkit.learn.export.aggregate_embeddings`). It uses the segmentation (which neuron a synapse leaves), never a
+# label, and the neuron split keeps every average inside one side of the split. It answers a neuron-level question,
+# as synister does when it votes over a neuron's synapses, so it is shown beside the headline, not in it.
 #
 # Silhouettes in the comparison table are computed on standardised features (the hand-made ones mix units); the
 # headline silhouette is that of the SSL embedding as exported.
@@ -177,6 +184,22 @@ supervised_context = embed(supervised_encoder, context_all, batch_size=32)
 ssl_averaged = embed(ssl_encoder, views_all, batch_size=64, symmetries=readout_symmetries)
 supervised_averaged = embed(supervised_encoder, views_all, batch_size=64, symmetries=readout_symmetries)
 
+# SegCLR aggregation over each presynaptic neuron's synapses within the radius (positions: the presynaptic points)
+where = centred[["id", "pre_root_id", "x_nm", "y_nm", "z_nm"]]
+
+
+def aggregated(table):
+    """The same embedding, each row averaged over its neuron's synapses within aggregation_radius_um."""
+    merged = table.merge(where, on="id", validate="one_to_one")
+    out = aggregate_embeddings(merged, aggregation_radius_um * 1000.0, root_col="pre_root_id", progress=False)
+    return out.drop(columns=["pre_root_id", "x_nm", "y_nm", "z_nm"])
+
+
+ssl_aggregated = aggregated(ssl)
+supervised_aggregated = aggregated(supervised)
+print(f"aggregation within {aggregation_radius_um:g} um: median "
+      f"{int(np.median(ssl_aggregated['n_aggregated']))} synapses averaged per synapse")
+
 torch.manual_seed(seed)
 untrained = embed(build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
                                 width_mult=width_mult), views_all, batch_size=64)
@@ -203,6 +226,7 @@ plt.show()
 representations = {"SSL (SimCLR)": ssl, "supervised": supervised, "untrained": untrained, "hand-made": handmade,
                    "oracle": oracle, "SSL, wider context": ssl_context, "supervised, wider context": supervised_context,
                    "SSL, orientation-averaged": ssl_averaged, "supervised, orientation-averaged": supervised_averaged,
+                   "SSL, aggregated": ssl_aggregated, "supervised, aggregated": supervised_aggregated,
                    **more_references}
 
 
@@ -280,7 +304,8 @@ from_table = [  # (metric, representation, measure, description)
     ("untrained_encoder_acc", "untrained", "probe 100%", "random-weight encoder + linear probe"),
     ("untrained_probe10_acc", "untrained", "probe 10%", "random-weight encoder + linear probe, 10% of train labels"),
     ("oracle_acc", "oracle", "probe 100%", "the drawn transmitter parameters + logistic regression (ceiling)"),
-    ("silhouette_oracle", "oracle", "silhouette", "silhouette of the drawn transmitter parameters by class (ceiling)"),
+    ("silhouette_oracle", "oracle", "silhouette",
+     "silhouette of the drawn transmitter parameters by class (reference scale)"),
     ("silhouette_handmade", "hand-made", "silhouette", "silhouette of the standardised hand-made features by class"),
     ("silhouette_supervised", "supervised", "silhouette", "silhouette of the standardised supervised embedding"),
     ("ssl_context_probe10_acc", "SSL, wider context", "probe 10%",
@@ -291,6 +316,12 @@ from_table = [  # (metric, representation, measure, description)
      f"SSL embedding averaged over the view's flips and quarter-turns ({readout_symmetries}), 10% labels"),
     ("supervised_averaged_acc", "supervised, orientation-averaged", "probe 100%",
      f"supervised embedding averaged over the view's flips and quarter-turns ({readout_symmetries}), all labels"),
+    ("ssl_aggregated_probe10_acc", "SSL, aggregated", "probe 10%",
+     f"SSL embedding, SegCLR mean over the neuron's synapses within {aggregation_radius_um:g} um, 10% labels"),
+    ("supervised_aggregated_acc", "supervised, aggregated", "probe 100%",
+     f"supervised embedding, SegCLR mean over the neuron's synapses within {aggregation_radius_um:g} um, all labels"),
+    ("silhouette_ssl_aggregated", "SSL, aggregated", "silhouette",
+     "silhouette of the standardised aggregated SSL embedding by class (no target)"),
 ]
 for name, representation, measure, description in from_table:
     rec.metric(name, table.loc[representation, measure], description=description)
@@ -300,6 +331,15 @@ averaged_ratio = confidence.accuracy_ratio_interval(correct["SSL, orientation-av
 rec.metric("averaged_probe10_over_supervised", averaged_ratio["value"],
            interval=(averaged_ratio["low"], averaged_ratio["high"]),
            description="label efficiency with both embeddings orientation-averaged (paired 95% interval; no target)")
+if correct["supervised, aggregated", 1.0].any():  # on a tiny world a neuron-level readout can miss every test row
+    aggregated_ratio = confidence.accuracy_ratio_interval(correct["SSL, aggregated", 0.1],
+                                                          correct["supervised, aggregated", 1.0], test_neurons,
+                                                          seed=seed)
+    rec.metric("aggregated_probe10_over_supervised", aggregated_ratio["value"],
+               interval=(aggregated_ratio["low"], aggregated_ratio["high"]),
+               description="label efficiency with both embeddings SegCLR-aggregated (paired 95% interval; no target)")
+else:
+    print("the aggregated supervised probe got no test synapse right: no aggregated ratio")
 rec.metric("knn_accuracy", metrics["knn_accuracy"]["value"], description="kNN (k=5), neurons grouped")
 rec.table()
 
@@ -330,8 +370,8 @@ rec.table()
 #   a ratio of 0.72–0.78. Part of the default world's ratio is a reference short of labelled neurons.
 # - **Silhouette vs the oracle**: each neuron draws its own transmitter parameters around its class's (per-neuron
 #   idiosyncrasy, the reason for the neuron split), so even the exact drawn parameters give the silhouette in the
-#   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep a large share of that ceiling
-#   while ignoring everything else in the image; the hand-made features, which classify well, do not come close either.
+#   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep half of that while ignoring
+#   everything else in the image; the hand-made features, which classify well, do not come close either.
 # - **Wider context**: an encoder trained on 40×40×6 views can embed a larger field of view. The SSL encoder's
 #   vesicle-texture features then average over more vesicles; the supervised encoder, fitted to the exact view,
 #   may not carry over. The headline numbers stay with the view each encoder was trained on: the wider field of
@@ -344,5 +384,18 @@ rec.table()
 #   0.445, so the ratio of the means falls from 0.90 to 0.83 (pairings 0.75–0.93). The supervised silhouette rises
 #   to 0.18–0.20. The headline keeps the plain readout for both, as SimCLR's linear evaluation does; this is one
 #   more reason not to read the ratio as a robust pass.
+# - **Aggregated readout (SegCLR)**: averaging each synapse's embedding over its neuron's synapses within 10 µm (a
+#   median of 18 synapses on the default world) lifts both probes in this run, the SSL 10 %-label probe from 0.45
+#   to 0.57 and the supervised reference from 0.48 to 0.61, and leaves their ratio near 0.9. This readout is where
+#   the SSL embedding holds up as labelled neurons grow. Over training seeds 0–2 on this world the aggregated ratio
+#   of the means is 0.89 (pairings 0.86–0.95; `benchmarks/label_efficiency_seeds.py 3 --aggregate-um 10`). On the
+#   `large` world, where the per-synapse ratio falls to 0.72–0.78, it is 0.89 too (seeds 0–1, pairings 0.82–0.98;
+#   `... 2 --size large --aggregate-um 10`), and 0.98 with both encoders twice as wide. So the SSL embedding's
+#   shortfall is mostly per-synapse noise, which averaging over a neuron removes. The silhouette does not follow:
+#   the aggregated SSL embedding reaches only 0.03–0.09 over these runs. The supervised one reaches 0.30–0.32 on
+#   this world, above the oracle's, because averaging pulls a neuron's synapses together and all of them share a
+#   class. A silhouette of aggregated embeddings measures neurons, not synapses, and is not comparable with the
+#   target. 10 µm is SegCLR's h01 radius. On the book's SSL embedding, 1, 2 and 5 µm and whole neurons gave
+#   10 %-label probes of 0.51, 0.54, 0.59 and 0.57; no radius was tuned for the supervised side.
 # - **Neuron split**: every number here is on neurons never seen in training; the synthetic-world chapter shows
 #   how much higher a leaky random split would score.

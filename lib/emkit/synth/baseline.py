@@ -98,9 +98,10 @@ def generative_features(root) -> tuple[np.ndarray, pd.DataFrame]:
     PSD thickness, cleft width, cloud radius, T-bar strength; see :data:`emkit.synth.params.NT_CLASSES`). Each
     parameter is log-transformed (they are positive and act multiplicatively) and standardised over synapses.
 
-    No image-based representation can separate the classes much better than these numbers do (the per-synapse
-    jitter and the rendering only add noise), so their silhouette by class is a ceiling for the silhouette of any
-    learned embedding of the same world.
+    An image representation can hardly *classify* better than these numbers (the per-synapse jitter and the
+    rendering only add noise). Their silhouette by class is a reference scale, not a bound: it weights all nine
+    parameters alike, and an embedding trained on labels can weight the telling ones and pull each class tighter
+    (on the default world the supervised embedding averaged over each neuron's synapses scores above it).
 
     Returns
     -------
