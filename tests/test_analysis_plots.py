@@ -112,6 +112,20 @@ def test_label_budget_comparison_draws_one_line_per_representation_with_bars():
         plots.label_budget_comparison(table.drop(columns="value"))
 
 
+def test_label_budget_comparison_gives_every_line_its_own_colour():
+    from matplotlib.colors import to_hex
+
+    names = [f"representation {i}" for i in range(13)]  # more than the default cycle's ten
+    table = pd.DataFrame({"representation": np.repeat(names, 2), "label_fraction": np.tile([0.1, 1.0], 13),
+                          "value": np.linspace(0.2, 0.8, 26)})
+    ax = plots.label_budget_comparison(table)
+    colours = [to_hex(c.lines[0].get_color()) for c in ax.containers]
+    assert len(colours) == 13 and len(set(colours)) == 13
+    too_many = pd.DataFrame({"representation": [f"r{i}" for i in range(21)], "label_fraction": 1.0, "value": 0.5})
+    with pytest.raises(ValueError, match="at most 20"):
+        plots.label_budget_comparison(too_many)
+
+
 @pytest.mark.slow
 def test_umap_plot_tiny():
     """Real UMAP on 60 points (numba JIT: ~35 s in a fresh process)."""

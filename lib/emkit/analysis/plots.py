@@ -356,14 +356,21 @@ def label_budget_comparison(
     ax = _new_ax(ax, (6, 3.5), style)
     names = list(dict.fromkeys(table["representation"]))
     spread = np.linspace(0.93, 1.07, len(names)) if len(names) > 1 else [1.0]
-    for name, shift in zip(names, spread):
+    # one colour per line: matplotlib's default cycle repeats after ten, and the evaluation chapter draws more
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"].colors  # pairs (dark, light) of ten hues: the ten dark ones first
+    palette = matplotlib.colormaps["tab10"].colors if len(names) <= 10 else tab20[0::2] + tab20[1::2]
+    if len(names) > len(palette):
+        raise ValueError(f"at most {len(palette)} representations fit one plot, got {len(names)}")
+    for name, shift, colour in zip(names, spread, palette):
         rows = table[table["representation"] == name].sort_values("label_fraction")
         x = 100 * rows["label_fraction"].to_numpy(dtype=float) * shift
         y = rows["value"].to_numpy(dtype=float)
         yerr = None
         if {"low", "high"} <= set(rows.columns) and rows[["low", "high"]].notna().all().all():
             yerr = np.vstack([y - rows["low"].to_numpy(dtype=float), rows["high"].to_numpy(dtype=float) - y])
-        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=2, label=name)
+        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=2, label=name, color=colour)
     if chance is not None:
         ax.axhline(chance, color="grey", ls=":", label="chance")
     ax.set_xscale("log")
