@@ -325,21 +325,19 @@ from_table = [  # (metric, representation, measure, description)
 ]
 for name, representation, measure, description in from_table:
     rec.metric(name, table.loc[representation, measure], description=description)
-averaged_ratio = confidence.accuracy_ratio_interval(correct["SSL, orientation-averaged", 0.1],
-                                                    correct["supervised, orientation-averaged", 1.0], test_neurons,
-                                                    seed=seed)
-rec.metric("averaged_probe10_over_supervised", averaged_ratio["value"],
-           interval=(averaged_ratio["low"], averaged_ratio["high"]),
-           description="label efficiency with both embeddings orientation-averaged (paired 95% interval; no target)")
-if correct["supervised, aggregated", 1.0].any():  # on a tiny world a neuron-level readout can miss every test row
-    aggregated_ratio = confidence.accuracy_ratio_interval(correct["SSL, aggregated", 0.1],
-                                                          correct["supervised, aggregated", 1.0], test_neurons,
-                                                          seed=seed)
-    rec.metric("aggregated_probe10_over_supervised", aggregated_ratio["value"],
-               interval=(aggregated_ratio["low"], aggregated_ratio["high"]),
-               description="label efficiency with both embeddings SegCLR-aggregated (paired 95% interval; no target)")
-else:
-    print("the aggregated supervised probe got no test synapse right: no aggregated ratio")
+readout_ratios = [  # (metric, SSL representation, supervised representation, readout): both read out alike
+    ("averaged_probe10_over_supervised", "SSL, orientation-averaged", "supervised, orientation-averaged",
+     "orientation-averaged"),
+    ("aggregated_probe10_over_supervised", "SSL, aggregated", "supervised, aggregated", "SegCLR-aggregated"),
+]
+for name, ssl_name, supervised_name, readout in readout_ratios:
+    if not correct[supervised_name, 1.0].any():  # on a tiny world a neuron-level readout can miss every test row
+        print(f"{supervised_name}: no test synapse right, so no {name}")
+        continue
+    r = confidence.accuracy_ratio_interval(correct[ssl_name, 0.1], correct[supervised_name, 1.0], test_neurons,
+                                           seed=seed)
+    rec.metric(name, r["value"], interval=(r["low"], r["high"]),
+               description=f"label efficiency with both embeddings {readout} (paired 95% interval; no target)")
 rec.metric("knn_accuracy", metrics["knn_accuracy"]["value"], description="kNN (k=5), neurons grouped")
 rec.table()
 
