@@ -17,7 +17,9 @@ train_seed (training only: initial weights, batch order, augmentation; default =
 cube_shape_vox and view_shape_vox (x, y, z voxels; view null = the whole cube), voxel_size_nm, encoder_name,
 width_mult, steps, batch_size, optimizer (adamw | sgd, momentum 0.9), lr, temperature, objective (simclr | simsiam),
 augment, channels_last, symmetries (none | plane | plane_z: the embedding averaged over flips and quarter-turns,
-emkit.learn.export.embed), save (a .npy path for the (N, D) embedding; the encoder's weights go beside it as .pt).
+emkit.learn.export.embed), align (true: every cube turned in the section plane so that its synapse axis, pre to
+post point, points along +x; cut 1.42x wider, turned with scipy.ndimage.rotate, then cropped), save (a .npy path
+for the (N, D) embedding; the encoder's weights go beside it as .pt).
 probe10 is the mean over 5 draws of the 10 % labels; the probe's L2 strength is chosen by cross-validation grouped by
 neuron (emkit.analysis.evaluate.linear_probe). The world must exist or is generated (default: ~1 min).
 """
@@ -30,11 +32,13 @@ import time
 
 import numpy as np
 import torch
+from scipy import ndimage
+from torch.utils.data import Dataset
 
 from emkit.analysis import evaluate, splits
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
-from emkit.io.tables import centred_on
+from emkit.io.tables import centred_on, synapse_axis
 from emkit.learn.augment import jitter_crop
 from emkit.learn.export import embed
 from emkit.learn.models import build_encoder
@@ -44,7 +48,50 @@ RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"]
               view_shape_vox=[40, 40, 6], voxel_size_nm=[8.0, 8.0, 40.0], encoder_name="resnet10", width_mult=0.25,
               steps=1500, batch_size=64, optimizer="adamw", lr=1e-3, temperature=0.1, objective="simclr",
               augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True, train_seed=None,
-              symmetries="none")
+              symmetries="none", align=False)
+
+
+class AlignedCubes(Dataset):
+    """Cutouts of ``base`` turned in the section plane by ``angles_deg`` (one per row) and cropped to ``shape_vox``.
+
+    ``base`` must be cut at least sqrt(2) times wider in x and y than ``shape_vox`` so that no corner of the crop
+    comes from outside the cutout. Raw is interpolated linearly, the valid mask by nearest neighbour. Items as
+    :class:`emkit.cutouts.CutoutDataset`'s; all cubes are held in memory.
+    """
+
+    def __init__(self, base, angles_deg, shape_vox):
+        self.points = base.points
+        ox, oy, oz = (int(v) for v in shape_vox)
+        self.items = []
+        for i in range(len(base)):
+            item = dict(base[i])
+            d, h, w = item["valid"].shape
+            crop = (slice((d - oz) // 2, (d - oz) // 2 + oz), slice((h - oy) // 2, (h - oy) // 2 + oy),
+                    slice((w - ox) // 2, (w - ox) // 2 + ox))
+            # angle +a about z takes the direction at a from +x onto +x (axes (y, x) of (C, z, y, x))
+            x = ndimage.rotate(item["x"].numpy(), angles_deg[i], axes=(2, 3), reshape=False, order=1, mode="nearest")
+            valid = ndimage.rotate(item["valid"].numpy(), angles_deg[i], axes=(1, 2), reshape=False, order=0)
+            item["x"] = torch.from_numpy(np.ascontiguousarray(x[(slice(None), *crop)]))
+            item["valid"] = torch.from_numpy(np.ascontiguousarray(valid[crop]))
+            item["at_border"] = not bool(item["valid"].all())
+            self.items.append(item)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.items[int(index)]
+
+
+def cutouts(world, synapses, shape_vox, voxel_size_nm, channels, align: bool):
+    """The synapse cubes of a recipe, turned so that each synapse axis points along +x when ``align``."""
+    if not align:
+        return CutoutDataset(world, synapses, synapse_cube_spec(tuple(shape_vox), voxel_size_nm, channels=channels),
+                             cache=True, progress=False)
+    wide = (int(np.ceil(shape_vox[0] * 0.71)) * 2, int(np.ceil(shape_vox[1] * 0.71)) * 2, int(shape_vox[2]))
+    base = CutoutDataset(world, synapses, synapse_cube_spec(wide, voxel_size_nm, channels=channels), cache=True,
+                         progress=False)
+    return AlignedCubes(base, synapse_axis(synapses)["axis_angle_xy_deg"].to_numpy(), shape_vox)
 
 
 def world_and_split(recipe: dict):
@@ -66,14 +113,12 @@ def run(recipe: dict) -> dict:
     torch.manual_seed(train_seed)
     world, synapses, train_idx, test_idx = world_and_split(r)
     channels, vox = tuple(r["channels"]), tuple(r["voxel_size_nm"])
-    cubes = CutoutDataset(world, synapses, synapse_cube_spec(tuple(r["cube_shape_vox"]), vox, channels=channels),
-                          cache=True, progress=False)
+    cubes = cutouts(world, synapses, r["cube_shape_vox"], vox, channels, r["align"])
     augment = dict(r["augment"])
     views = cubes
     if r["view_shape_vox"]:
         augment.update(jitter_crop(r["cube_shape_vox"], r["view_shape_vox"]))
-        views = CutoutDataset(world, synapses, synapse_cube_spec(tuple(r["view_shape_vox"]), vox, channels=channels),
-                              cache=True, progress=False)
+        views = cutouts(world, synapses, r["view_shape_vox"], vox, channels, r["align"])
     encoder = build_encoder(r["encoder_name"], in_channels=len(channels), voxel_size_nm=vox,
                             width_mult=r["width_mult"])
     cfg = dict(max_steps=r["steps"], batch_size=r["batch_size"], optimizer=r["optimizer"], lr=r["lr"],
@@ -85,7 +130,7 @@ def run(recipe: dict) -> dict:
             hist = train_ssl(encoder, cubes, TrainConfig(**cfg, objective=r["objective"], temperature=r["temperature"],
                                                          augment=augment))
         else:
-            train_cubes = CutoutDataset(world, synapses.iloc[train_idx], cubes.spec, cache=True, progress=False)
+            train_cubes = cutouts(world, synapses.iloc[train_idx], r["cube_shape_vox"], vox, channels, r["align"])
             hist = train_supervised(encoder, train_cubes, TrainConfig(**cfg, objective="supervised",
                                                                       augment_supervised=augment))
         loss = (float(hist["loss"].iloc[:10].mean()), float(hist["loss"].iloc[-10:].mean()))

@@ -342,3 +342,73 @@ def test_same_object_retrieval_on_snemi3d_objects():
     assert r["precision_at_k"] > 3 * chance and r["mean_average_precision"] > 2 * chance
     shuffled = ev.same_object_retrieval(emb, rng.permutation(obj), k=5, progress=False)
     assert shuffled["precision_at_k"] < 2 * chance
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# what an embedding encodes
+def test_decodability_recovers_a_linear_quantity_and_not_noise():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 10))
+    targets = pd.DataFrame({"linear": 3.0 * x[:, 0] - 2.0 * x[:, 4] + 0.05 * rng.normal(size=300),
+                            "noise": rng.normal(size=300),
+                            "half": x[:, 1] + rng.normal(size=300)})  # R² = var(x1) / (var(x1) + 1) = 0.5
+    out = ev.decodability(x, targets)
+    assert list(out.index) == ["linear", "noise", "half"]
+    assert out.loc["linear", "r2"] > 0.99
+    assert abs(out.loc["noise", "r2"]) < 0.05
+    assert 0.4 < out.loc["half", "r2"] < 0.6
+    assert (out["n_rows"] == 300).all()
+
+
+def test_decodability_groups_stop_a_shared_quantity_being_read_off_its_group():
+    # each group has its own random value and its own random embedding offset: without groups, the offset
+    # identifies the group and so its value; with whole groups held out there is nothing to read it from
+    rng = np.random.default_rng(1)
+    n_groups, per = 40, 8
+    groups = np.repeat(np.arange(n_groups), per)
+    offsets = rng.normal(scale=3.0, size=(n_groups, 80))  # more dims than groups
+    x = offsets[groups] + 0.1 * rng.normal(size=(n_groups * per, 80))
+    value = rng.normal(size=n_groups)[groups]
+    leaky = ev.decodability(x, {"value": value}, n_splits=5).loc["value", "r2"]
+    grouped = ev.decodability(x, {"value": value}, groups=groups, n_splits=5).loc["value", "r2"]
+    assert leaky > 0.8
+    assert grouped < 0.1
+
+
+def test_decodability_leaves_out_non_finite_rows_per_target_and_names_bad_input():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(100, 3))
+    y = x[:, 0].copy()
+    y[:7] = np.nan
+    out = ev.decodability(x, {"y": y, "full": x[:, 1]})
+    assert out.loc["y", "n_rows"] == 93 and out.loc["full", "n_rows"] == 100
+    assert out.loc["y", "r2"] > 0.99
+    with pytest.raises(ValueError, match="targets have 99 rows"):
+        ev.decodability(x, np.zeros(99))
+    with pytest.raises(ValueError, match="not"):
+        ev.decodability(x, pd.DataFrame({"s": ["a"] * 100}))
+    with pytest.raises(ValueError, match="groups among its finite rows"):
+        ev.decodability(x, {"y": x[:, 0]}, groups=np.arange(100) % 3)
+
+
+def test_class_variance_share_hand_computed():
+    labels = np.array(["a", "a", "b", "b"])
+    values = pd.DataFrame({"apart": [0.0, 0.0, 2.0, 2.0], "within": [0.0, 2.0, 0.0, 2.0],
+                           "mixed": [0.0, 2.0, 4.0, 6.0], "flat": [1.0, 1.0, 1.0, 1.0]})
+    share = ev.class_variance_share(values, labels)
+    # mixed: mean 3, total SS 20, class means 1 and 5 -> between SS 2*4 + 2*4 = 16
+    assert share["apart"] == pytest.approx(1.0) and share["within"] == pytest.approx(0.0)
+    assert share["mixed"] == pytest.approx(0.8)
+    assert np.isnan(share["flat"])
+
+
+def test_readout_shift_zero_for_the_same_readout_and_near_one_for_another_rows():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 16)) * np.linspace(0.1, 10, 16)  # scales differ: the shift is per-dimension scaled
+    assert ev.readout_shift(x, x) == 0.0
+    assert ev.readout_shift(x, x[rng.permutation(400)]) == pytest.approx(1.0, abs=0.05)
+    # a small perturbation: 0.1 of each dimension's std -> |d| ~ 0.1 sqrt(16), pairs ~ sqrt(2 * 16)
+    shifted = x + 0.1 * x.std(axis=0) * rng.normal(size=x.shape)
+    assert ev.readout_shift(x, shifted) == pytest.approx(0.1 / np.sqrt(2), rel=0.1)
+    with pytest.raises(ValueError, match="same shape"):
+        ev.readout_shift(x, x[:10])

@@ -136,3 +136,17 @@ def test_umap_plot_tiny():
     assert ax.get_xlabel() == "UMAP 1"
     # separable blobs stay separated in 2-D
     assert ev.silhouette(xy, y) > 0.5
+
+
+def test_decodability_heatmap_writes_values_and_the_extra_row():
+    r2 = pd.DataFrame({"a": [0.9, -0.2], "b": [0.1, 0.5]}, index=["ssl", "supervised"])
+    share = pd.Series({"b": 0.7, "a": 0.05})
+    ax = plots.decodability_heatmap(r2, extra_row=share)
+    m = ax.emkit_matrix
+    assert m.shape == (4, 2)
+    assert np.allclose(m[:2], [[0.9, 0.1], [-0.2, 0.5]])
+    assert np.isnan(m[2]).all() and np.allclose(m[3], [0.05, 0.7])  # the share follows r2's column order
+    written = {t.get_text() for t in ax.texts}
+    assert {"0.90", "-0.20", "0.70"} <= written
+    with pytest.raises(ValueError, match="no value for column"):
+        plots.decodability_heatmap(r2, extra_row=pd.Series({"a": 1.0}))

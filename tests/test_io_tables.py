@@ -284,3 +284,16 @@ def test_centred_on_moves_the_centre_to_a_partner_and_names_bad_rows():
         T.centred_on(bad, "pre")
     with pytest.raises(ValueError, match="partner"):
         T.centred_on(syn, "soma")
+
+
+def test_synapse_axis_is_the_unit_pre_to_post_vector_and_names_bad_rows():
+    syn = pd.DataFrame({"id": [1, 2], "pre_x_nm": [0.0, 10.0], "pre_y_nm": [0.0, 10.0], "pre_z_nm": [0.0, 0.0],
+                        "post_x_nm": [0.0, 13.0], "post_y_nm": [5.0, 14.0], "post_z_nm": [0.0, 0.0]})
+    axis = T.synapse_axis(syn)
+    assert np.allclose(axis[["axis_x", "axis_y", "axis_z"]].to_numpy(), [[0, 1, 0], [0.6, 0.8, 0]])
+    assert axis["axis_angle_xy_deg"].iloc[0] == pytest.approx(90.0)
+    syn.loc[1, "post_x_nm"], syn.loc[1, "post_y_nm"] = 10.0, 10.0
+    with pytest.raises(ValueError, match=r"row 1 \(id=2\)"):
+        T.synapse_axis(syn)
+    with pytest.raises(ValueError, match="missing column"):
+        T.synapse_axis(syn.drop(columns=["post_z_nm"]))

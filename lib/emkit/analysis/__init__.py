@@ -13,6 +13,8 @@ The plotting functions live in :mod:`emkit.analysis.plots` (matplotlib/seaborn a
 from emkit.analysis.confidence import accuracy_interval, accuracy_ratio_interval, grouped_hits
 from emkit.analysis.evaluate import (
     DEFAULT_TARGETS,
+    class_variance_share,
+    decodability,
     embedding_matrix,
     evaluate_embeddings,
     hopkins,
@@ -21,6 +23,7 @@ from emkit.analysis.evaluate import (
     label_budget_curve,
     linear_probe,
     metrics_table,
+    readout_shift,
     same_object_retrieval,
     sample_label_fraction,
     silhouette,
@@ -39,6 +42,8 @@ __all__ = [
     "accuracy_ratio_interval",
     "grouped_hits",
     "DEFAULT_TARGETS",
+    "class_variance_share",
+    "decodability",
     "embedding_matrix",
     "evaluate_embeddings",
     "hopkins",
@@ -47,6 +52,7 @@ __all__ = [
     "label_budget_curve",
     "linear_probe",
     "metrics_table",
+    "readout_shift",
     "same_object_retrieval",
     "sample_label_fraction",
     "silhouette",

@@ -244,6 +244,54 @@ def confusion_matrix_plot(
     return ax
 
 
+def decodability_heatmap(
+    r2: pd.DataFrame,
+    ax: Any = None,
+    extra_row: pd.Series | None = None,
+    extra_label: str = "class share of variance",
+    title: str | None = None,
+    cmap: str = "viridis",
+    style: str = "white",
+):
+    """Heatmap of cross-validated R² (rows: representations, columns: known quantities), values written in.
+
+    Parameters
+    ----------
+    r2 : DataFrame, representation x quantity, of :func:`emkit.analysis.evaluate.decodability` scores.
+    ax : matplotlib Axes, optional
+    extra_row : Series indexed like ``r2.columns``, optional
+        Drawn as a last row below a gap, e.g. :func:`~emkit.analysis.evaluate.class_variance_share` of the
+        quantities: which of them tell the classes apart.
+    extra_label : str
+        That row's name.
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.emkit_matrix`` holds the matrix drawn (R² below 0 is drawn as 0, the value written is the true one).
+    """
+    import seaborn as sns
+
+    table = r2.astype(float)
+    if table.empty:
+        raise ValueError("no R² values to draw")
+    if extra_row is not None:
+        missing = sorted(set(table.columns) - set(extra_row.index))
+        if missing:
+            raise ValueError(f"extra_row has no value for column(s) {missing}")
+        spacer = pd.DataFrame([[np.nan] * table.shape[1]], columns=table.columns, index=[""])
+        table = pd.concat([table, spacer, extra_row[table.columns].to_frame(extra_label).T.astype(float)])
+    ax = _new_ax(ax, (1.5 + 0.75 * table.shape[1], 1.0 + 0.45 * table.shape[0]), style)
+    sns.heatmap(table.clip(lower=0.0), annot=table.to_numpy(), fmt=".2f", cmap=cmap, vmin=0.0, vmax=1.0,
+                cbar_kws={"label": "R² (cross-validated)"}, ax=ax)
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=40, ha="right")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title(title or "what a linear read-out recovers from each representation")
+    ax.emkit_matrix = table.to_numpy()
+    return ax
+
+
 def metrics_bar(
     metrics: Any,
     ax: Any = None,

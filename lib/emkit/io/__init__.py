@@ -9,11 +9,11 @@
 """
 
 from emkit.io.datasets import Dataset, list_datasets, open_dataset
-from emkit.io.tables import centred_on, check_points, read_points, read_table, to_points, validate_points
+from emkit.io.tables import centred_on, check_points, synapse_axis, read_points, read_table, to_points, validate_points
 from emkit.io.volumes import ArrayVolume, Volume, open_volume
 
 __all__ = [
     "Volume", "ArrayVolume", "open_volume",
     "Dataset", "open_dataset", "list_datasets",
-    "to_points", "validate_points", "check_points", "centred_on", "read_table", "read_points",
+    "to_points", "validate_points", "check_points", "centred_on", "synapse_axis", "read_table", "read_points",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "validate_points",
     "check_points",
     "centred_on",
+    "synapse_axis",
     "read_table",
     "read_points",
     "read_cave_table",
@@ -132,6 +133,45 @@ def centred_on(points: pd.DataFrame, partner: str = "pre", name: str = "points")
         raise ValueError(f"{name} row {i} (id={rid}): {partner}synaptic point is {xyz[i].tolist()}")
     for a, c in zip(_XYZ, cols):
         out[f"{a}_nm"] = out[c].astype(np.float64)
+    return out
+
+
+def synapse_axis(points: pd.DataFrame, name: str = "points") -> pd.DataFrame:
+    """Unit vector from the presynaptic to the postsynaptic point of each synapse, in physical space.
+
+    The orientation of a synapse in the volume is a nuisance for a transmitter or type classifier; reading it off an
+    embedding (:func:`emkit.analysis.evaluate.decodability`) shows how much of the embedding it takes up.
+
+    Parameters
+    ----------
+    points : DataFrame with ``pre_x_nm .. pre_z_nm`` and ``post_x_nm .. post_z_nm`` (nm).
+
+    Returns
+    -------
+    DataFrame (same index) with ``axis_x``, ``axis_y``, ``axis_z`` (unitless, norm 1) and ``axis_angle_xy_deg``, the
+    in-plane angle of the axis from +x towards +y in degrees, in [-180, 180].
+
+    Raises
+    ------
+    ValueError
+        Missing partner columns, or a row whose partner points are NaN or coincide (naming the row and id).
+    """
+    cols = [f"{p}_{a}_nm" for p in ("pre", "post") for a in _XYZ]
+    missing = [c for c in cols if c not in points.columns]
+    if missing:
+        raise ValueError(f"{name}: no synapse axis without the partner points: missing column(s) {missing}")
+    xyz = points[cols].to_numpy(dtype=np.float64)
+    d = xyz[:, 3:] - xyz[:, :3]
+    length = np.linalg.norm(d, axis=1)
+    bad = ~np.isfinite(length) | (length == 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        rid = points["id"].iloc[i] if "id" in points.columns else "?"
+        raise ValueError(f"{name} row {i} (id={rid}): pre {xyz[i, :3].tolist()} and post {xyz[i, 3:].tolist()} "
+                         "give no direction")
+    unit = d / length[:, None]
+    out = pd.DataFrame(unit, columns=["axis_x", "axis_y", "axis_z"], index=points.index)
+    out["axis_angle_xy_deg"] = np.degrees(np.arctan2(unit[:, 1], unit[:, 0]))
     return out
 
 
