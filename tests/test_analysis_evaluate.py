@@ -412,3 +412,15 @@ def test_readout_shift_zero_for_the_same_readout_and_near_one_for_another_rows()
     assert ev.readout_shift(x, shifted) == pytest.approx(0.1 / np.sqrt(2), rel=0.1)
     with pytest.raises(ValueError, match="same shape"):
         ev.readout_shift(x, x[:10])
+
+
+def test_nearest_neighbours_leave_out_the_query_and_its_group():
+    x = np.array([[0.0], [1.0], [1.5], [4.0], [10.0]])
+    assert ev.nearest_neighbours(x, [0, 3], k=2).tolist() == [[1, 2], [2, 1]]
+    groups = ["n1", "n1", "n2", "n2", "n3"]
+    # query 0 may not see row 1 (its neuron); query 3 may not see row 2
+    assert ev.nearest_neighbours(x, [0, 3], k=2, groups=groups).tolist() == [[2, 3], [1, 0]]
+    with pytest.raises(ValueError, match="only 3 rows"):
+        ev.nearest_neighbours(x, [0], k=4, groups=groups)
+    with pytest.raises(ValueError, match="row positions"):
+        ev.nearest_neighbours(x, [5])

@@ -173,6 +173,66 @@ def gallery(dataset, points, label_col: str = "label", per_class: int = 5, size_
     return fig
 
 
+def neighbour_gallery(dataset, points, queries, neighbours, label_col: str = "label", size_nm=(640.0, 640.0),
+                      layer: str = "em", title: str | None = None):
+    """xy slices of query points (first column) and their nearest neighbours in an embedding (the other columns).
+
+    Each neighbour's title is its class, green when it is the query's and red when not; the figure title gives the
+    share of same-class neighbours.
+
+    Parameters
+    ----------
+    dataset : emkit.io.datasets.Dataset
+    points : pandas.DataFrame
+        Point schema (``x_nm``, ``y_nm``, ``z_nm`` in nm, and ``label_col``); ``queries`` and ``neighbours`` are row
+        positions in it.
+    queries : sequence of int, length Q
+    neighbours : array of int, shape (Q, k)
+        E.g. :func:`emkit.analysis.evaluate.nearest_neighbours`.
+    label_col : str
+    size_nm : (2,) float
+        Field of view (x, y) in nm.
+    layer : str
+        Image layer to show.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.emkit_same_class`` holds the (Q, k) bool matrix of same-class neighbours.
+    """
+    import matplotlib.pyplot as plt
+
+    queries = np.asarray(queries, dtype=int).ravel()
+    neighbours = np.asarray(neighbours, dtype=int)
+    if neighbours.ndim != 2 or len(neighbours) != len(queries):
+        raise ValueError(f"neighbours must be (Q, k) with Q = {len(queries)} queries; got shape {neighbours.shape}")
+    if label_col not in points:
+        raise KeyError(f"neighbour_gallery: no column {label_col!r}; columns are {list(points.columns)}")
+    labels = points[label_col].to_numpy()
+    same = labels[neighbours] == labels[queries][:, None]
+    volume = dataset.volume(layer)
+    k = neighbours.shape[1]
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.5 * (k + 1), 1.6 * len(queries)), squeeze=False)
+    for row, (q, near) in enumerate(zip(queries, neighbours)):
+        for col, i in enumerate([q, *near]):
+            p = points.iloc[int(i)]
+            ax = axes[row, col]
+            ax.imshow(xy_slice(volume, (p["x_nm"], p["y_nm"], p["z_nm"]), size_nm), cmap="gray",
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_title(f"query: {labels[q]}", fontsize=8, fontweight="bold")
+            else:
+                ax.set_title(str(labels[i]), fontsize=8, color="#2a7f3f" if same[row, col - 1] else "#c0392b")
+    fig.suptitle(f"{title + ': ' if title else ''}{same.mean():.0%} of the neighbours share the query's class "
+                 f"({size_nm[0]:.0f}×{size_nm[1]:.0f} nm)", fontsize=10)
+    fig.tight_layout()
+    fig.emkit_same_class = same
+    return fig
+
+
 def cutout_panels(cutouts, channel_names=None, titles=None, plane: str = "xy"):
     """Central slices of multi-channel cutouts: one column per cutout, one row per channel.
 

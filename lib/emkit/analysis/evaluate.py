@@ -47,6 +47,7 @@ __all__ = [
     "decodability",
     "class_variance_share",
     "readout_shift",
+    "nearest_neighbours",
     "DEFAULT_PROBE_CS",
     "same_object_retrieval",
     "evaluate_embeddings",
@@ -778,6 +779,51 @@ def readout_shift(emb: np.ndarray, other: np.ndarray, n_pairs: int = 10000, seed
     j = (i + rng.integers(1, len(a), n_pairs)) % len(a)  # j != i
     between = float(np.linalg.norm(a[i] - a[j], axis=1).mean())
     return float(np.linalg.norm(a - b, axis=1).mean()) / between
+
+
+def nearest_neighbours(emb: np.ndarray, queries: Sequence[int], k: int = 5, groups: Sequence | None = None,
+                       metric: str = "euclidean") -> np.ndarray:
+    """The ``k`` nearest rows to each query row, leaving out the query itself and, with ``groups``, its group.
+
+    Leaving out the query's group (e.g. its presynaptic neuron) shows what an embedding puts together across
+    neurons, which is what a classifier of new neurons relies on. Exact (a ``(Q, N)`` distance matrix), meant for
+    a handful of queries to look at (:func:`emkit.viz.neighbour_gallery`).
+
+    Parameters
+    ----------
+    emb : array, shape (N, D)
+        Embedding vectors (unitless).
+    queries : sequence of int
+        Row positions of the queries.
+    k : int
+        Neighbours per query.
+    groups : sequence, length N, optional
+        Rows sharing the query's group are never its neighbours.
+    metric : str
+        Any :func:`sklearn.metrics.pairwise_distances` metric.
+
+    Returns
+    -------
+    ndarray of int, shape (Q, k)
+        Row positions, nearest first (ties broken by row order).
+    """
+    from sklearn.metrics import pairwise_distances
+
+    x = _as_2d(emb)
+    q = np.asarray(queries, dtype=int).ravel()
+    if q.size == 0 or q.min() < 0 or q.max() >= len(x):
+        raise ValueError(f"queries must be row positions in [0, {len(x)}); got {q.tolist()[:10]}")
+    d = pairwise_distances(x[q], x, metric=metric)
+    d[np.arange(len(q)), q] = np.inf
+    if groups is not None:
+        grp = np.asarray(groups)
+        if len(grp) != len(x):
+            raise ValueError(f"groups has {len(grp)} entries, the embedding {len(x)} rows")
+        d[grp[q][:, None] == grp[None, :]] = np.inf
+    available = np.isfinite(d).sum(axis=1).min()
+    if available < k:
+        raise ValueError(f"a query has only {int(available)} rows outside itself and its group; k={k}")
+    return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
 # ----------------------------------------------------------------------------------------------------------------
