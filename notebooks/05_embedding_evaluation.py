@@ -293,7 +293,8 @@ plt.show()
 
 # %%
 pick = np.random.default_rng(seed)
-queries = [int(pick.choice(test_idx[labels[test_idx] == c])) for c in sorted(np.unique(labels))]
+queries = [int(pick.choice(test_idx[labels[test_idx] == c])) for c in sorted(np.unique(labels))
+           if (labels[test_idx] == c).any()]  # a tiny world's test neurons may lack a class
 for name, short in [("SSL (SimCLR)", "ssl"), ("supervised", "supervised")]:
     near = evaluate.nearest_neighbours(standardised(aligned_matrix(representations[name])), queries, k=5,
                                        groups=neurons)
