@@ -13,6 +13,8 @@ interval (emkit.analysis.confidence). Prints figures; not a test. About 7 minute
     .venv/bin/python benchmarks/label_efficiency_seeds.py 2 --size large --dir /tmp/t02 --ssl '{"temperature": 0.2}'
     # read both out after SegCLR aggregation (mean over the neuron's synapses within 10 um); trains nothing new
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds --aggregate-um 10
+    # what each embedding holds (evaluation chapter): silhouette, R² of the class-telling parameters and the axis
+    .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds --holds
 
 Embeddings are saved in ``--dir`` as ``ssl_s<k>.npy`` / ``sup_s<k>.npy`` (rows in the order of the world's synapse
 table); an existing file is read instead of trained. ``--dir`` remembers the recipes it was filled with
@@ -35,6 +37,7 @@ import ssl_recipes  # noqa: E402  (the sibling benchmark: recipes and the world/
 
 from emkit.analysis import confidence, evaluate  # noqa: E402
 from emkit.learn.export import aggregate_embeddings  # noqa: E402
+from emkit.synth.baseline import known_quantities  # noqa: E402
 
 SUPERVISED = {"mode": "supervised", "cube_shape_vox": [40, 40, 6], "view_shape_vox": None,
               "augment": {"preset": "geometric", "p_crop": 0.0}}
@@ -90,18 +93,31 @@ def main(argv=None) -> int:
                         help="changes to the supervised reference's recipe (JSON)")
     parser.add_argument("--aggregate-um", type=float, default=None,
                         help="read both out after SegCLR aggregation within this radius (um) of the same neuron")
+    parser.add_argument("--holds", action="store_true",
+                        help="also print each run's silhouette and the cross-validated R² of the four most "
+                             "class-telling drawn parameters and of the in-plane synapse axis")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     chosen = recipes(args.size, args.ssl, args.supervised)
     check_directory(args.dir, chosen)
-    _, synapses, train_idx, test_idx = ssl_recipes.world_and_split({"size": args.size})
+    world, synapses, train_idx, test_idx = ssl_recipes.world_and_split({"size": args.size})
     labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
+    if args.holds:
+        known = known_quantities(world.root, synapses)
+        share = evaluate.class_variance_share(known, labels).drop(["axis x", "axis y", "|axis z|"])
+        telling = share.sort_values(ascending=False).index[:4].tolist()
+        print(f"the four most class-telling parameters: {telling}")
     print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
     correct = {}  # (run name, label fraction) -> (draws, test rows) bool
     for kind, k in itertools.product(("ssl", "sup"), range(args.seeds)):
         x = embeddings(kind, k, args.dir, chosen[kind])
         if args.aggregate_um is not None:  # a readout: the saved embeddings stay as trained
             x = aggregated(x, synapses, args.aggregate_um)
+        if args.holds:
+            r2 = evaluate.decodability(x, known[telling + ["axis x", "axis y"]], groups=neurons)["r2"]
+            silhouette = evaluate.silhouette((x - x.mean(0)) / (x.std(0) + 1e-12), labels)
+            print(f"{kind}_s{k}  silhouette (standardised) {silhouette:.3f}  R² telling parameters "
+                  f"{r2[telling].mean():.3f}  R² in-plane axis {r2[['axis x', 'axis y']].mean():.3f}")
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
                                             n_repeats=5, groups=neurons, progress=False, return_predictions=True)
         for fraction, draws in curve.groupby("label_fraction"):

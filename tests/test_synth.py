@@ -299,3 +299,28 @@ def test_generative_features_are_the_neurons_drawn_parameters(world):
     measured = [X[syn["neurotransmitter"].to_numpy() == c, col].mean() for c in classes]
     expected = [np.log(truth[c]["ves_diam_nm"]) for c in classes]
     assert np.corrcoef(measured, expected)[0, 1] > 0.8
+
+
+def test_known_quantities_follow_the_given_rows_and_name_unknown_ids(world):
+    import pandas as pd
+
+    from emkit.synth.baseline import generative_features, known_quantities
+    from emkit.synth.params import NT_PARAM_KEYS
+
+    X, syn = generative_features(world)
+    syn = syn.copy()
+    for partner in ("pre", "post"):  # the point schema's partner columns, from the CAVE-style voxel positions
+        xyz = np.stack(syn[f"{partner}_pt_position"].to_numpy()) * np.array([8.0, 8.0, 40.0])
+        for i, a in enumerate("xyz"):
+            syn[f"{partner}_{a}_nm"] = xyz[:, i]
+    shuffled = syn.sample(frac=1.0, random_state=0)
+    known = known_quantities(world, shuffled)
+    assert list(known.columns) == [*NT_PARAM_KEYS, "axis x", "axis y", "|axis z|"]
+    # rows follow the given table: its first row is synapse shuffled.iloc[0]
+    first = int(np.flatnonzero(syn["id"].to_numpy() == shuffled["id"].iloc[0])[0])
+    np.testing.assert_allclose(known.iloc[0, :len(NT_PARAM_KEYS)].to_numpy(), X[first])
+    axis = known[["axis x", "axis y", "|axis z|"]].to_numpy()
+    np.testing.assert_allclose(np.linalg.norm(axis, axis=1), 1.0)
+    bad = pd.concat([shuffled.head(2), shuffled.head(1).assign(id=-7)])
+    with pytest.raises(ValueError, match=r"\[-7\]"):
+        known_quantities(world, bad)

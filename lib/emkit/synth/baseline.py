@@ -123,6 +123,45 @@ def generative_features(root) -> tuple[np.ndarray, pd.DataFrame]:
     return X, syn
 
 
+def known_quantities(root, synapses: pd.DataFrame) -> pd.DataFrame:
+    """What the world knows about each synapse beyond its label: the drawn parameters and the synapse's orientation.
+
+    The targets of :func:`emkit.analysis.evaluate.decodability` in the evaluation chapter.
+
+    Parameters
+    ----------
+    root : the world's folder (``truth.json``, ``synapses.parquet``).
+    synapses : DataFrame
+        The rows to describe (``id`` and the partner points ``pre_*_nm`` / ``post_*_nm``), e.g. the world's synapse
+        table in any order.
+
+    Returns
+    -------
+    DataFrame, one row per row of ``synapses`` in its order (index reset): the nine parameters of
+    :func:`generative_features` (log, standardised, unitless) and the synapse axis (unit pre→post vector,
+    :func:`emkit.io.tables.synapse_axis`) as ``axis x``, ``axis y`` and ``|axis z|`` (the sign of z depends on the
+    cutting direction, so only its size is kept).
+
+    Raises
+    ------
+    ValueError
+        A synapse id that the world does not know.
+    """
+    from emkit.io.tables import synapse_axis
+
+    from .params import NT_PARAM_KEYS
+
+    X, rows = generative_features(root)
+    params = pd.DataFrame(X, columns=list(NT_PARAM_KEYS), index=rows["id"].to_numpy())
+    unknown = sorted(set(synapses["id"]) - set(params.index))
+    if unknown:
+        raise ValueError(f"{root}: synapse id(s) {unknown[:5]} are not in the world's synapse table")
+    out = params.loc[synapses["id"].to_numpy()].reset_index(drop=True)
+    axis = synapse_axis(synapses).reset_index(drop=True)
+    out["axis x"], out["axis y"], out["|axis z|"] = axis["axis_x"], axis["axis_y"], axis["axis_z"].abs()
+    return out
+
+
 def baseline_accuracy(root, n_splits: int = 5, seed: int = 0) -> dict:
     """Balanced accuracy of the feature + logistic-regression baseline on a world.
 
