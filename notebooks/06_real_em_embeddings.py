@@ -64,7 +64,7 @@ from emkit.learn.export import embed, write_embeddings
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_ssl
 from emkit.results import Recorder
-from emkit.viz import cutout_panels
+from emkit.viz import cutout_panels, neighbour_gallery
 
 rec = Recorder("06_real_em_embeddings")
 torch.manual_seed(seed)
@@ -131,6 +131,19 @@ ax = plots.umap_plot(evaluate.embedding_matrix(trained)[show], objects[show].ast
                      n_neighbors=min(15, int(show.sum()) - 1), method=projection)
 ax.set_title(f"{dataset}: SimCLR embedding ({projection.upper()}), 10 neurons")
 rec.savefig(ax.figure, "umap")
+plt.show()
+
+# %% [markdown]
+# Five cutouts drawn at random and their five nearest cutouts in the SimCLR embedding (xy slices of the raw EM
+# through each cutout's centre). A neighbour's title is its neuron, green when it is the query's.
+
+# %%
+queries = np.random.default_rng(seed).choice(len(points), size=5, replace=False)
+near = evaluate.nearest_neighbours(evaluate.embedding_matrix(trained), queries, k=5)
+in_order = points.set_index("id").loc[trained["id"]].reset_index()  # rows as the embedding's
+fig = neighbour_gallery(real, in_order, queries, near, label_col="root_id", title="SimCLR", label_name="neuron",
+                        size_nm=tuple(np.asarray(cutout_shape_vox[:2]) * np.asarray(cutout_voxel_nm[:2])))
+rec.savefig(fig, "neighbours")
 plt.show()
 
 # %%

@@ -190,3 +190,10 @@ def test_every_notebook_is_in_the_plan():
     planned = {nb.source.resolve() for nb in book.load_plan("default")}
     for source in NOTEBOOK_SOURCES:
         assert source.with_suffix(".ipynb").resolve() in planned, f"{source.name} is not in book/plan.yaml"
+
+
+def test_wall_time_counts_only_the_notebooks_run():
+    manifest = {"notebooks": {"01_data": {"wall_s": 70.0}, "05_embedding_evaluation": {"wall_s": 225.5},
+                              "06_real_em_embeddings": {"wall_s": 49.1}}, "total_wall_s": 344.6}
+    assert book.wall_time(manifest, ["06_real_em_embeddings"]) == 49.1
+    assert book.wall_time(manifest, list(manifest["notebooks"])) == 344.6

@@ -174,7 +174,7 @@ def gallery(dataset, points, label_col: str = "label", per_class: int = 5, size_
 
 
 def neighbour_gallery(dataset, points, queries, neighbours, label_col: str = "label", size_nm=(640.0, 640.0),
-                      layer: str = "em", title: str | None = None):
+                      layer: str = "em", title: str | None = None, label_name: str = "class"):
     """xy slices of query points (first column) and their nearest neighbours in an embedding (the other columns).
 
     Each neighbour's title is its class, green when it is the query's and red when not; the figure title gives the
@@ -195,6 +195,8 @@ def neighbour_gallery(dataset, points, queries, neighbours, label_col: str = "la
     layer : str
         Image layer to show.
     title : str, optional
+    label_name : str
+        What the label is, for the figure title (``"class"``, ``"neuron"``).
 
     Returns
     -------
@@ -223,10 +225,10 @@ def neighbour_gallery(dataset, points, queries, neighbours, label_col: str = "la
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_title(f"query: {labels[q]}", fontsize=8, fontweight="bold")
+                ax.set_title(f"query: {labels[q]}", fontsize=8, fontweight="bold")  # the label, e.g. a root id
             else:
                 ax.set_title(str(labels[i]), fontsize=8, color="#2a7f3f" if same[row, col - 1] else "#c0392b")
-    fig.suptitle(f"{title + ': ' if title else ''}{same.mean():.0%} of the neighbours share the query's class "
+    fig.suptitle(f"{title + ': ' if title else ''}{same.mean():.0%} of the neighbours share the query's {label_name} "
                  f"({size_nm[0]:.0f}×{size_nm[1]:.0f} nm)", fontsize=10)
     fig.tight_layout()
     fig.emkit_same_class = same
