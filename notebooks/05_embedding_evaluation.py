@@ -23,6 +23,8 @@
 #   **hand-made baseline** (intensity and blob features + logistic regression);
 # - a **neuron split**: no presynaptic neuron has synapses in both train and test (synister's design), because each
 #   neuron's synapses share idiosyncrasies that a random split would leak.
+# - **what each embedding holds**: how much of each drawn transmitter parameter, and of the synapse's orientation, a
+#   linear read-out recovers, and which synapses each embedding puts next to each other across neurons.
 
 # %% tags=["parameters"]
 profile = "default"  # quick | default | full
