@@ -37,7 +37,7 @@ import ssl_recipes  # noqa: E402  (the sibling benchmark: recipes and the world/
 
 from emkit.analysis import confidence, evaluate  # noqa: E402
 from emkit.learn.export import aggregate_embeddings  # noqa: E402
-from emkit.synth.baseline import known_quantities  # noqa: E402
+from emkit.synth.baseline import known_quantities, telling_parameters  # noqa: E402
 
 SUPERVISED = {"mode": "supervised", "cube_shape_vox": [40, 40, 6], "view_shape_vox": None,
               "augment": {"preset": "geometric", "p_crop": 0.0}}
@@ -104,8 +104,7 @@ def main(argv=None) -> int:
     labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
     if args.holds:
         known = known_quantities(world.root, synapses)
-        share = evaluate.class_variance_share(known, labels).drop(["axis x", "axis y", "|axis z|"])
-        telling = share.sort_values(ascending=False).index[:4].tolist()
+        telling = telling_parameters(evaluate.class_variance_share(known, labels), n=4)
         print(f"the four most class-telling parameters: {telling}")
     print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
     correct = {}  # (run name, label fraction) -> (draws, test rows) bool

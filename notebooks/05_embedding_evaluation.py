@@ -76,7 +76,7 @@ from emkit.learn.export import aggregate_embeddings, embed, read_embeddings
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_supervised
 from emkit.results import Recorder
-from emkit.synth.baseline import generative_features, known_quantities, synapse_features
+from emkit.synth.baseline import generative_features, known_quantities, synapse_features, telling_parameters
 from emkit.synth.params import NT_PARAM_KEYS
 
 rec = Recorder("05_embedding_evaluation")
@@ -333,7 +333,7 @@ ax = plots.decodability_heatmap(held, extra_row=class_share, extra_label="class 
 rec.savefig(ax.figure, "decodability")
 plt.show()
 parameters = list(NT_PARAM_KEYS)
-telling = class_share[parameters].sort_values(ascending=False).index[:4].tolist()  # the four most telling
+telling = telling_parameters(class_share, n=4)
 print("the four parameters that tell the classes apart most:", telling)
 # how far the orientation-averaged readout moves each synapse (0: the encoder is already blind to orientation)
 orientation_shift = {name: evaluate.readout_shift(aligned_matrix(representations[name]),

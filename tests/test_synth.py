@@ -324,3 +324,15 @@ def test_known_quantities_follow_the_given_rows_and_name_unknown_ids(world):
     bad = pd.concat([shuffled.head(2), shuffled.head(1).assign(id=-7)])
     with pytest.raises(ValueError, match=r"\[-7\]"):
         known_quantities(world, bad)
+
+
+def test_telling_parameters_ranks_drawn_parameters_by_class_share_and_ignores_the_axis():
+    import pandas as pd
+
+    from emkit.synth.baseline import telling_parameters
+    from emkit.synth.params import NT_PARAM_KEYS
+
+    share = pd.Series({k: i / 10 for i, k in enumerate(NT_PARAM_KEYS)} | {"axis x": 5.0})
+    assert telling_parameters(share, n=2) == [NT_PARAM_KEYS[-1], NT_PARAM_KEYS[-2]]
+    with pytest.raises(ValueError, match="no value for the drawn parameter"):
+        telling_parameters(share.drop(NT_PARAM_KEYS[0]))

@@ -162,6 +162,23 @@ def known_quantities(root, synapses: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def telling_parameters(class_share: pd.Series, n: int = 4) -> list[str]:
+    """The ``n`` drawn parameters that tell the classes apart most: largest class share of variance first.
+
+    Parameters
+    ----------
+    class_share : Series of η² by quantity, e.g. :func:`emkit.analysis.evaluate.class_variance_share` of
+        :func:`known_quantities`; entries that are not drawn parameters (the synapse axis) are ignored.
+    n : int
+    """
+    from .params import NT_PARAM_KEYS
+
+    missing = [k for k in NT_PARAM_KEYS if k not in class_share.index]
+    if missing:
+        raise ValueError(f"class_share has no value for the drawn parameter(s) {missing}")
+    return class_share[list(NT_PARAM_KEYS)].sort_values(ascending=False).index[:n].tolist()
+
+
 def baseline_accuracy(root, n_splits: int = 5, seed: int = 0) -> dict:
     """Balanced accuracy of the feature + logistic-regression baseline on a world.
 
