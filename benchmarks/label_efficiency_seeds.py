@@ -83,6 +83,48 @@ def aggregated(x: np.ndarray, synapses, radius_um: float) -> np.ndarray:
     return out[[f"emb_{i}" for i in range(x.shape[1])]].to_numpy()
 
 
+def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: float | None = None,
+            holds: bool = False) -> None:
+    """Print the linear probes (10 % and 100 % labels) of every run, with 95 % cluster-bootstrap intervals over
+    test neurons, and the ratio 10 %-label probe / 100 %-label probe for every (SSL, supervised) pair.
+
+    ``runs`` maps names starting with "ssl" or "sup" to (N, D) embeddings whose rows follow ``synapses``;
+    ``holds`` adds each run's silhouette and the R² of the class-telling parameters and of the in-plane axis.
+    """
+    labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
+    if holds:
+        known = known_quantities(world.root, synapses)
+        telling = telling_parameters(evaluate.class_variance_share(known, labels), n=4)
+        print(f"the four most class-telling parameters: {telling}")
+    print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
+    correct = {}  # (run name, label fraction) -> (draws, test rows) bool
+    for name, x in runs.items():
+        if aggregate_um is not None:  # a readout: the saved embeddings stay as trained
+            x = aggregated(x, synapses, aggregate_um)
+        if holds:
+            r2 = evaluate.decodability(x, known[telling + ["axis x", "axis y"]], groups=neurons)["r2"]
+            silhouette = evaluate.silhouette((x - x.mean(0)) / (x.std(0) + 1e-12), labels)
+            print(f"{name}  silhouette (standardised) {silhouette:.3f}  R² telling parameters "
+                  f"{r2[telling].mean():.3f}  R² in-plane axis {r2[['axis x', 'axis y']].mean():.3f}")
+        curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
+                                            n_repeats=5, groups=neurons, progress=False, return_predictions=True)
+        for fraction, draws in curve.groupby("label_fraction"):
+            correct[name, fraction] = evaluate.draw_hits(draws)
+            ci = confidence.accuracy_interval(correct[name, fraction], neurons[test_idx])
+            print(f"{name}  probe {fraction:>4.0%}  {ci['value']:.3f}  ({ci['low']:.3f}-{ci['high']:.3f})")
+    ssl_runs = [n for n in runs if n.startswith("ssl")]
+    sup_runs = [n for n in runs if n.startswith("sup")]
+    ratios = []
+    for a, b in itertools.product(ssl_runs, sup_runs):
+        r = confidence.accuracy_ratio_interval(correct[a, 0.1], correct[b, 1.0], neurons[test_idx])
+        ratios.append(r["value"])
+        print(f"ratio {a} / {b}  {r['value']:.3f}  ({r['low']:.3f}-{r['high']:.3f})")
+    ssl10 = np.mean([correct[n, 0.1].mean() for n in ssl_runs])
+    sup = np.mean([correct[n, 1.0].mean() for n in sup_runs])
+    print(f"means over runs: SSL 10 % probe {ssl10:.3f}, supervised {sup:.3f}, ratio of means {ssl10 / sup:.3f}; "
+          f"pairwise ratios {min(ratios):.3f}-{max(ratios):.3f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=int, help="training seeds 0 .. seeds-1 of each recipe")
@@ -101,38 +143,9 @@ def main(argv=None) -> int:
     chosen = recipes(args.size, args.ssl, args.supervised)
     check_directory(args.dir, chosen)
     world, synapses, train_idx, test_idx = ssl_recipes.world_and_split({"size": args.size})
-    labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
-    if args.holds:
-        known = known_quantities(world.root, synapses)
-        telling = telling_parameters(evaluate.class_variance_share(known, labels), n=4)
-        print(f"the four most class-telling parameters: {telling}")
-    print(f"test split: {len(test_idx)} synapses of {len(np.unique(neurons[test_idx]))} neurons")
-    correct = {}  # (run name, label fraction) -> (draws, test rows) bool
-    for kind, k in itertools.product(("ssl", "sup"), range(args.seeds)):
-        x = embeddings(kind, k, args.dir, chosen[kind])
-        if args.aggregate_um is not None:  # a readout: the saved embeddings stay as trained
-            x = aggregated(x, synapses, args.aggregate_um)
-        if args.holds:
-            r2 = evaluate.decodability(x, known[telling + ["axis x", "axis y"]], groups=neurons)["r2"]
-            silhouette = evaluate.silhouette((x - x.mean(0)) / (x.std(0) + 1e-12), labels)
-            print(f"{kind}_s{k}  silhouette (standardised) {silhouette:.3f}  R² telling parameters "
-                  f"{r2[telling].mean():.3f}  R² in-plane axis {r2[['axis x', 'axis y']].mean():.3f}")
-        curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
-                                            n_repeats=5, groups=neurons, progress=False, return_predictions=True)
-        for fraction, draws in curve.groupby("label_fraction"):
-            correct[f"{kind}_s{k}", fraction] = evaluate.draw_hits(draws)
-            ci = confidence.accuracy_interval(correct[f"{kind}_s{k}", fraction], neurons[test_idx])
-            print(f"{kind}_s{k}  probe {fraction:>4.0%}  {ci['value']:.3f}  ({ci['low']:.3f}-{ci['high']:.3f})")
-    ratios = []
-    for a, b in itertools.product(range(args.seeds), repeat=2):
-        r = confidence.accuracy_ratio_interval(correct[f"ssl_s{a}", 0.1], correct[f"sup_s{b}", 1.0],
-                                               neurons[test_idx])
-        ratios.append(r["value"])
-        print(f"ratio ssl_s{a} / sup_s{b}  {r['value']:.3f}  ({r['low']:.3f}-{r['high']:.3f})")
-    ssl10 = np.mean([correct[f"ssl_s{k}", 0.1].mean() for k in range(args.seeds)])
-    sup = np.mean([correct[f"sup_s{k}", 1.0].mean() for k in range(args.seeds)])
-    print(f"means over seeds: SSL 10 % probe {ssl10:.3f}, supervised {sup:.3f}, ratio of means {ssl10 / sup:.3f}; "
-          f"pairwise ratios {min(ratios):.3f}-{max(ratios):.3f}")
+    runs = {f"{kind}_s{k}": embeddings(kind, k, args.dir, chosen[kind])
+            for kind, k in itertools.product(("ssl", "sup"), range(args.seeds))}
+    compare(runs, world, synapses, train_idx, test_idx, aggregate_um=args.aggregate_um, holds=args.holds)
     return 0
 
 

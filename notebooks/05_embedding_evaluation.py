@@ -62,6 +62,8 @@ if "google.colab" in sys.modules:
     os.chdir("/content/emkit")
 
 # %%
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -491,3 +493,40 @@ rec.table()
 #   10 %-label probes of 0.51, 0.54, 0.59 and 0.57; no radius was tuned for the supervised side.
 # - **Neuron split**: every number here is on neurons never seen in training; the synthetic-world chapter shows
 #   how much higher a leaky random split would score.
+
+# %% [markdown]
+# ## At full size, on a GPU (recorded, not rerun here)
+#
+# This chapter's encoder is small: a ResNet-10 at a quarter width (0.9 M parameters), trained for 1,500 steps. On
+# the one GPU lent to us (an H100, 2026-11-22) we trained the full ResNet-18 (33 M parameters) on the same world,
+# split, views and augmentation, changing only the encoder, the batch (256 cubes) and the number of steps. We also
+# trained the supervised reference of that encoder with three seeds (`benchmarks/gpu_full_ssl.py`). The GPU machine
+# cannot read the world, so the cubes travelled as one file of 8-bit raw. On the CPU, this chapter's recipe trained
+# from that file stays within its seed-to-seed spread: a 10 %-label probe of 0.444 (0.451 from the world itself),
+# a silhouette of 0.002 (0.005), and a supervised reference of 0.495 (0.474–0.501 over seeds). The table below is
+# read back from `book/measured/gpu_h100.json`.
+#
+# - **Longer training moves the SSL embedding the way the section on what each embedding holds asks.** The R² of
+#   the four class-telling parameters rises from 0.33 (300 steps) to 0.51 (2,000) and 0.58 (5,000); this chapter's
+#   encoder holds them at 0.40. The in-plane axis falls to 0.36 at 5,000 steps.
+# - **The per-synapse probe rises too.** At 5,000 steps the 10 %-label probe is 0.514. The supervised reference
+#   of the same encoder scores 0.539–0.541 over its three seeds, so the ratio is 0.95 for each pairing. That is
+#   above the 0.9 target, but each paired interval over the 22 test neurons spans about 0.81–1.11.
+# - **Aggregation leaves the ratio close to the target.** After SegCLR aggregation (10 µm) the ratio is 0.88–1.00
+#   against the three references.
+# - **The silhouette stays far from seed 003's 0.15.** It is 0.03 at 5,000 steps; the supervised reference reaches
+#   0.21–0.23.
+#
+# This is one SSL seed per length, on the default world only. The `large` world, where the CPU ratio fell, did not
+# fit in what we could carry to the machine. The book's `full` profile, which needs the world on the GPU machine,
+# has not been run. So the GPU figures are a direction, not a pass of the targets.
+
+# %%
+gpu = json.loads((paths.measured_dir() / "gpu_h100.json").read_text())
+print(f"{gpu['device']} · {gpu['date']}")
+gpu_runs = pd.DataFrame(gpu["scale_up"]["runs"])
+gpu_runs[["run", "mode", "encoder", "steps", "batch", "train_s", "samples_per_s", "loss_last10", "probe10",
+          "probe100", "silhouette", "r2_telling", "r2_axis"]]
+
+# %%
+pd.DataFrame(gpu["scale_up"]["paired_ratios"])

@@ -150,3 +150,29 @@ def test_decodability_heatmap_writes_values_and_the_extra_row():
     assert {"0.90", "-0.20", "0.70"} <= written
     with pytest.raises(ValueError, match="no value for column"):
         plots.decodability_heatmap(r2, extra_row=pd.Series({"a": 1.0}))
+
+
+def test_throughput_bars_one_bar_per_setting_and_batch_with_labels():
+    rows = [dict(batch=32, amp="off", layout="contiguous", samples_per_s=800.0),
+            dict(batch=32, amp="bf16", layout="channels_last_3d", samples_per_s=900.0),
+            dict(batch=64, amp="bf16", layout="channels_last_3d", samples_per_s=1300.0)]
+    ax = plots.throughput_bars(rows)
+    heights = sorted(round(p.get_height()) for p in ax.patches if p.get_height() > 0)
+    assert heights == [800, 900, 1300]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["bf16 / channels_last_3d", "off / contiguous"]
+    assert {t.get_text() for t in ax.texts} >= {"800", "900", "1300"}
+    with pytest.raises(ValueError, match="lack column"):
+        plots.throughput_bars([dict(batch=1, samples_per_s=2.0)])
+
+
+def test_the_recorded_gpu_measurements_name_their_device_and_commands():
+    import json
+
+    from emkit import paths
+
+    record = json.loads((paths.measured_dir() / "gpu_h100.json").read_text())
+    assert "H100" in record["device"] and record["date"]
+    assert record["throughput"]["command"] and record["scale_up"]["command"]
+    rows = record["throughput"]["rows"]
+    assert {r["batch"] for r in rows} == {32, 64, 128} and all(r["samples_per_s"] > 0 for r in rows)
+    plots.throughput_bars(rows)

@@ -44,6 +44,12 @@ def data_dir() -> Path:
     return path
 
 
+def measured_dir() -> Path:
+    """Recorded measurements the book shows but cannot rerun on every machine (e.g. GPU throughput):
+    ``<root>/book/measured``, JSON files that name their device, date and commands."""
+    return project_root() / "book" / "measured"
+
+
 def realdata_dir() -> Path:
     """Folder with the real EM samples: ``$EMKIT_REALDATA`` or ``../shared/realdata`` beside the repository."""
     env = os.environ.get("EMKIT_REALDATA")

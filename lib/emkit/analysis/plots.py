@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["embed_2d", "umap_plot", "loss_curve", "confusion_matrix_plot", "metrics_bar", "label_budget_plot"]
+__all__ = ["embed_2d", "umap_plot", "loss_curve", "confusion_matrix_plot", "metrics_bar", "throughput_bars",
+           "label_budget_plot"]
 
 
 def _new_ax(ax: Any, figsize: tuple[float, float], style: str):
@@ -347,6 +348,44 @@ def metrics_bar(
     ax.set_xlabel("value (black tick: target; thin line: interval)")
     ax.set_ylabel("")
     ax.set_title(title or "embedding metrics")
+    return ax
+
+
+def throughput_bars(
+    rows: Any,
+    ax: Any = None,
+    x: str = "batch",
+    y: str = "samples_per_s",
+    hue: Sequence[str] = ("amp", "layout"),
+    title: str | None = None,
+    style: str = "whitegrid",
+):
+    """Grouped bars of a training throughput table: one group per ``x`` value (e.g. batch size), one bar per
+    combination of the ``hue`` columns (e.g. precision and memory layout); combinations missing for a group leave
+    a gap. Each bar is labelled with its value.
+
+    Parameters
+    ----------
+    rows : DataFrame or list of dicts with the ``x``, ``y`` and ``hue`` columns (``y`` in samples/s).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import seaborn as sns
+
+    table = pd.DataFrame(rows).copy()
+    missing = [c for c in (x, y, *hue) if c not in table.columns]
+    if missing:
+        raise ValueError(f"throughput rows lack column(s) {missing}; they have {list(table.columns)}")
+    table["setting"] = table[list(hue)].astype(str).agg(" / ".join, axis=1)
+    ax = _new_ax(ax, (7, 3.5), style)
+    sns.barplot(data=table, x=x, y=y, hue="setting", ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.0f", fontsize=7, padding=1)
+    ax.legend(title=" / ".join(hue), bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
+    ax.set_ylabel(y.replace("_per_s", "/s").replace("_", " "))
+    ax.set_title(title or "training throughput")
     return ax
 
 

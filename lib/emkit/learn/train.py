@@ -98,7 +98,10 @@ class TrainConfig:
         ``last.pt`` go (None = no checkpoints); checkpoint_every: steps between checkpoints (0 = at the end only).
     resume : checkpoint path, or "auto" = ``checkpoint_dir/last.pt`` when it exists.
     grad_clip : max gradient norm (None = off).
-    deterministic : ``torch.use_deterministic_algorithms`` (warn only) and no cuDNN benchmarking.
+    deterministic : ``torch.use_deterministic_algorithms`` (warn only) and no cuDNN benchmarking. Bitwise on CPU;
+        on CUDA max_pool3d's backward has no deterministic kernel, so runs agree only to rounding, and AdamW's
+        first steps (each weight moves by ~lr * sign(grad)) can turn that rounding into visibly different losses
+        (measured on an H100: up to 9 % apart after six steps of a tiny model; with SGD under 1e-4).
     sync_bn : under DDP on GPUs, convert BatchNorm to SyncBatchNorm (batch statistics over all ranks).
     min_valid_fraction : samples whose per-voxel ``valid`` mask has at most this fraction of True voxels are
         dropped from the batch (default 0: only cutouts entirely outside the volume).
@@ -411,12 +414,13 @@ def _rng_state() -> dict:
 
 
 def _set_rng_state(st: dict) -> None:
-    torch.set_rng_state(st["torch"])
+    # RNG states must be CPU byte tensors; a checkpoint loaded with map_location="cuda" holds them on the GPU
+    torch.set_rng_state(st["torch"].cpu())
     np.random.set_state(st["numpy"])
     random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available():
         try:
-            torch.cuda.set_rng_state_all(st["cuda"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in st["cuda"]])
         except (RuntimeError, IndexError):  # a different number of GPUs than when saved
             pass
 
