@@ -13,6 +13,7 @@ avoids OpenMP oversubscription when other jobs compete for the cores.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -77,7 +78,7 @@ def bench(case: str, steps: int, device: str, amp: str, channels_last: bool, vox
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", choices=[*CASES, "all"], default="all")
-    ap.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps after the --warmup steps")
     ap.add_argument("--resnet18-steps", type=int, default=2, help="timed steps for resnet18 (slow on CPU)")
     ap.add_argument("--batch", type=int, default=None, help="samples per step (default: the case's CPU-sized batch)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (use 3+ on a GPU)")
@@ -97,7 +98,7 @@ def main() -> None:
         print(f"{r['case']:9s} {r['input']:>12s} {r['params_M']:6.2f}M params | SimCLR step {r['step_s']:.3f} s "
               f"= {r['samples_per_s']:.2f} samples/s | augment 2 views {r['augment_s']:.3f} s "
               f"-> {r['samples_per_s_with_aug']:.2f} samples/s incl. augmentation ({steps} timed steps"
-              + (f"; peak {r['peak_gib']:.1f} GiB)" if r["peak_gib"] == r["peak_gib"] else ")"))
+              + (")" if math.isnan(r["peak_gib"]) else f"; peak {r['peak_gib']:.1f} GiB)"))
 
 
 if __name__ == "__main__":

@@ -32,16 +32,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from emkit.learn.augment import centre_crop
+
 CUBE_VOX = (64, 64, 8)  # x, y, z: the book's SSL cubes (lib/emkit/learn/configs/ssl_synapses.yaml)
 VIEW_VOX = (40, 40, 6)  # the views cut out of them, and the central crop that is embedded
 VOXEL_NM = (8.0, 8.0, 40.0)
-
-
-def _centre_crop(x: np.ndarray, shape_vox) -> np.ndarray:
-    """Central crop of ``x`` (..., D, H, W) to ``shape_vox`` (x, y, z)."""
-    ox, oy, oz = shape_vox
-    d, h, w = x.shape[-3:]
-    return x[..., (d - oz) // 2:(d - oz) // 2 + oz, (h - oy) // 2:(h - oy) // 2 + oy, (w - ox) // 2:(w - ox) // 2 + ox]
 
 
 def pack(path: str, size: str = "default", seed: int = 0) -> None:
@@ -59,7 +54,7 @@ def pack(path: str, size: str = "default", seed: int = 0) -> None:
     x = np.stack([cubes[i]["x"].numpy() for i in range(len(cubes))])  # (N, 1, 8, 64, 64), normalised float
     valid = np.stack([cubes[i]["valid"].numpy() for i in range(len(cubes))])
     check = np.stack([views[i]["x"].numpy() for i in range(len(views))])
-    if not np.array_equal(_centre_crop(x, VIEW_VOX), check):
+    if not np.array_equal(centre_crop(x, VIEW_VOX), check):
         raise RuntimeError("the central crop of the packed cubes differs from the book's view cutouts")
     lo, hi = (float(v) for v in np.percentile(x[valid[:, None]], [0.05, 99.95]))
     q = np.clip(np.round((x - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
@@ -81,7 +76,7 @@ class PackedCubes(Dataset):
         valid = np.unpackbits(npz["valid"], axis=-1, count=raw.shape[-1]).astype(bool)
         rows = np.arange(len(raw)) if rows is None else np.asarray(rows)
         if view_vox is not None:
-            raw, valid = _centre_crop(raw, view_vox), _centre_crop(valid, view_vox)
+            raw, valid = centre_crop(raw, view_vox), centre_crop(valid, view_vox)
         self.x = torch.from_numpy(np.ascontiguousarray(raw[rows]))
         self.valid = torch.from_numpy(np.ascontiguousarray(valid[rows]))
         self.ids = npz["ids"][rows]

@@ -39,7 +39,7 @@ from emkit.analysis import evaluate, splits
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
 from emkit.io.tables import centred_on, synapse_axis
-from emkit.learn.augment import jitter_crop
+from emkit.learn.augment import centre_crop, jitter_crop
 from emkit.learn.export import embed
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_ssl, train_supervised
@@ -61,18 +61,15 @@ class AlignedCubes(Dataset):
 
     def __init__(self, base, angles_deg, shape_vox):
         self.points = base.points
-        ox, oy, oz = (int(v) for v in shape_vox)
+        self.shape_vox = tuple(int(v) for v in shape_vox)
         self.items = []
         for i in range(len(base)):
             item = dict(base[i])
-            d, h, w = item["valid"].shape
-            crop = (slice((d - oz) // 2, (d - oz) // 2 + oz), slice((h - oy) // 2, (h - oy) // 2 + oy),
-                    slice((w - ox) // 2, (w - ox) // 2 + ox))
             # angle +a about z takes the direction at a from +x onto +x (axes (y, x) of (C, z, y, x))
             x = ndimage.rotate(item["x"].numpy(), angles_deg[i], axes=(2, 3), reshape=False, order=1, mode="nearest")
             valid = ndimage.rotate(item["valid"].numpy(), angles_deg[i], axes=(1, 2), reshape=False, order=0)
-            item["x"] = torch.from_numpy(np.ascontiguousarray(x[(slice(None), *crop)]))
-            item["valid"] = torch.from_numpy(np.ascontiguousarray(valid[crop]))
+            item["x"] = torch.from_numpy(np.ascontiguousarray(centre_crop(x, self.shape_vox)))
+            item["valid"] = torch.from_numpy(np.ascontiguousarray(centre_crop(valid, self.shape_vox)))
             item["at_border"] = not bool(item["valid"].all())
             self.items.append(item)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from emkit.learn.augment import AugmentConfig, EMAugment
+from emkit.learn.augment import AugmentConfig, EMAugment, centre_crop
 
 C = 5.0  # raw = mask * C lets us check alignment after geometric transforms
 
@@ -144,3 +144,16 @@ def test_half_voxel_windows_are_interpolated():
                                           torch.tensor([7.0, 2.0, 2.0], dtype=torch.float64)) is None
     view = aug(x, torch.Generator().manual_seed(0))
     assert torch.allclose(view[0, 0, 0, 0], torch.tensor([1.5, 2.5, 3.5, 4.5]))
+
+
+def test_centre_crop_takes_the_middle_block_of_arrays_and_tensors():
+    import numpy as np
+
+    x = np.arange(2 * 8 * 10 * 12).reshape(2, 8, 10, 12)  # (C, D, H, W)
+    c = centre_crop(x, (6, 4, 2))  # (x, y, z)
+    assert c.shape == (2, 2, 4, 6)
+    assert np.array_equal(c, x[:, 3:5, 3:7, 3:9])
+    t = centre_crop(torch.from_numpy(x), (12, 10, 8))
+    assert torch.equal(t, torch.from_numpy(x))
+    with pytest.raises(ValueError, match="does not fit"):
+        centre_crop(x, (13, 4, 2))

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentConfig", "EMAugment", "PRESETS", "make_augment", "jitter_crop"]
+__all__ = ["AugmentConfig", "EMAugment", "PRESETS", "make_augment", "jitter_crop", "centre_crop"]
 
 
 @dataclass
@@ -362,6 +362,20 @@ class EMAugment:
 def make_augment(spec: "EMAugment | AugmentConfig | dict | str | None") -> EMAugment:
     """Coerce a preset name, mapping, config or augmenter into an :class:`EMAugment`."""
     return spec if isinstance(spec, EMAugment) else EMAugment(spec)
+
+
+def centre_crop(x, shape_vox):
+    """The central ``shape_vox`` (x, y, z voxels) block of ``x`` (..., D, H, W), a numpy array or torch tensor.
+
+    With even sizes this is the block the cutout engine cuts around the same point (a 40 x 40 x 6 cutout is the
+    centre of a 64 x 64 x 8 one); with an odd slack the extra voxel is left on the high side. A view (no copy).
+    """
+    ox, oy, oz = (int(v) for v in shape_vox)
+    d, h, w = x.shape[-3:]
+    if not (0 < oz <= d and 0 < oy <= h and 0 < ox <= w):
+        raise ValueError(f"crop {(ox, oy, oz)} (x, y, z voxels) does not fit in a block of {(w, h, d)}")
+    z0, y0, x0 = (d - oz) // 2, (h - oy) // 2, (w - ox) // 2
+    return x[..., z0:z0 + oz, y0:y0 + oy, x0:x0 + ox]
 
 
 def jitter_crop(cube_shape_vox, view_shape_vox) -> dict:
