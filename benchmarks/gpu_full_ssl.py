@@ -12,6 +12,8 @@ A GPU machine often cannot read the world (no network, no cloud-volume), so the 
     .venv/bin/python benchmarks/gpu_full_ssl.py pack /tmp/cubes.npz
     # on the GPU machine: train, embed, evaluate; embeddings and history go to --out
     python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --steps 3000 --batch-size 256 --out /tmp/res
+    # SegCLR-style positives (two synapses of one presynaptic neuron, emkit.learn.pairs) instead of two views of a cube
+    python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --pairs neuron --modes ssl --out /tmp/res_pairs
     # back here: intervals over test neurons, the paired ratio, and what the embeddings hold
     .venv/bin/python benchmarks/gpu_full_ssl.py judge --ssl /tmp/res/ssl.npy --sup /tmp/res/supervised.npy --holds
 
@@ -125,8 +127,14 @@ def run(args) -> None:
         t0 = time.perf_counter()
         if mode == "ssl":
             aug = {"preset": "simclr_em", "p_crop": 0.0, **jitter_crop(CUBE_VOX, VIEW_VOX)}
-            hist = train_ssl(enc, cubes, TrainConfig(**common, seed=args.seed, temperature=args.temperature,
-                                                     augment=aug))
+            data = cubes
+            if args.pairs == "neuron":  # SegCLR-style positives: another synapse of the same presynaptic neuron
+                from emkit.learn.pairs import SameObjectPairs
+
+                data = SameObjectPairs(cubes, npz["groups"], seed=args.seed)
+                print(data, flush=True)
+            hist = train_ssl(enc, data, TrainConfig(**common, seed=args.seed, temperature=args.temperature,
+                                                    augment=aug))
         else:  # the supervised reference: the same encoder on the central views of the training neurons
             train_views = PackedCubes(npz, rows=npz["train_idx"], view_vox=VIEW_VOX)
             sup = {**common, "max_steps": args.sup_steps or args.steps, "batch_size": args.sup_batch_size or
@@ -171,8 +179,12 @@ def judge(args) -> None:
             if len(x) != len(synapses):
                 raise SystemExit(f"{path}: {len(x)} rows, but the {args.size} world has {len(synapses)} synapses")
             runs[f"{kind}{k} ({Path(path).parent.name}/{Path(path).name})"] = x
-    label_efficiency_seeds.compare(runs, world, synapses, train_idx, test_idx, aggregate_um=args.aggregate_um,
-                                   holds=args.holds)
+    result = label_efficiency_seeds.compare(runs, world, synapses, train_idx, test_idx,
+                                            aggregate_um=args.aggregate_um, holds=args.holds)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"world": args.size, "aggregate_um": args.aggregate_um, **result},
+                                              indent=1))
+        print(f"wrote {args.json}")
 
 
 def main(argv=None) -> int:
@@ -196,12 +208,15 @@ def main(argv=None) -> int:
     r.add_argument("--temperature", type=float, default=0.1)
     r.add_argument("--amp", default="bf16")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--pairs", default="view", choices=["view", "neuron"],
+                   help="SSL positives: two views of one cube (SimCLR) or two synapses of one neuron (SegCLR-style)")
     j = sub.add_parser("judge", help="intervals and paired ratios of saved embeddings (needs the world; CPU)")
     j.add_argument("--ssl", nargs="+", default=[], help="SSL embeddings (.npy)")
     j.add_argument("--sup", nargs="+", default=[], help="supervised reference embeddings (.npy)")
     j.add_argument("--size", default="default")
     j.add_argument("--aggregate-um", type=float, default=None)
     j.add_argument("--holds", action="store_true")
+    j.add_argument("--json", default=None, help="also write the printed figures to this JSON file")
     args = ap.parse_args(argv)
     if args.cmd == "pack":
         pack(args.path, args.size, args.seed)

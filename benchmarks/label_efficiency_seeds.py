@@ -84,13 +84,15 @@ def aggregated(x: np.ndarray, synapses, radius_um: float) -> np.ndarray:
 
 
 def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: float | None = None,
-            holds: bool = False) -> None:
+            holds: bool = False) -> dict:
     """Print the linear probes (10 % and 100 % labels) of every run, with 95 % cluster-bootstrap intervals over
     test neurons, and the ratio 10 %-label probe / 100 %-label probe for every (SSL, supervised) pair.
 
     ``runs`` maps names starting with "ssl" or "sup" to (N, D) embeddings whose rows follow ``synapses``;
     ``holds`` adds each run's silhouette and the R² of the class-telling parameters and of the in-plane axis.
+    Returns what was printed: ``{"runs": {name: {...}}, "paired_ratios": [{ssl, supervised, ratio, interval}]}``.
     """
+    out: dict = {"runs": {name: {} for name in runs}, "paired_ratios": []}
     labels, neurons = synapses["label"].to_numpy(), synapses["pre_root_id"].to_numpy()
     if holds:
         known = known_quantities(world.root, synapses)
@@ -106,12 +108,18 @@ def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: f
             silhouette = evaluate.silhouette((x - x.mean(0)) / (x.std(0) + 1e-12), labels)
             print(f"{name}  silhouette (standardised) {silhouette:.3f}  R² telling parameters "
                   f"{r2[telling].mean():.3f}  R² in-plane axis {r2[['axis x', 'axis y']].mean():.3f}")
+            out["runs"][name].update(silhouette_standardised=round(float(silhouette), 3),
+                                     r2_telling=round(float(r2[telling].mean()), 3),
+                                     r2_axis=round(float(r2[["axis x", "axis y"]].mean()), 3))
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
                                             n_repeats=5, groups=neurons, progress=False, return_predictions=True)
         for fraction, draws in curve.groupby("label_fraction"):
             correct[name, fraction] = evaluate.draw_hits(draws)
             ci = confidence.accuracy_interval(correct[name, fraction], neurons[test_idx])
             print(f"{name}  probe {fraction:>4.0%}  {ci['value']:.3f}  ({ci['low']:.3f}-{ci['high']:.3f})")
+            key = f"probe{round(fraction * 100)}"
+            out["runs"][name][key] = round(float(ci["value"]), 3)
+            out["runs"][name][f"{key}_interval"] = [round(float(ci["low"]), 3), round(float(ci["high"]), 3)]
     ssl_runs = [n for n in runs if n.startswith("ssl")]
     sup_runs = [n for n in runs if n.startswith("sup")]
     ratios = []
@@ -119,10 +127,15 @@ def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: f
         r = confidence.accuracy_ratio_interval(correct[a, 0.1], correct[b, 1.0], neurons[test_idx])
         ratios.append(r["value"])
         print(f"ratio {a} / {b}  {r['value']:.3f}  ({r['low']:.3f}-{r['high']:.3f})")
+        out["paired_ratios"].append(dict(ssl=a, supervised=b, ratio=round(float(r["value"]), 3),
+                                         interval=[round(float(r["low"]), 3), round(float(r["high"]), 3)]))
+    if not ratios:  # only one kind of run: no ratio to give
+        return out
     ssl10 = np.mean([correct[n, 0.1].mean() for n in ssl_runs])
     sup = np.mean([correct[n, 1.0].mean() for n in sup_runs])
     print(f"means over runs: SSL 10 % probe {ssl10:.3f}, supervised {sup:.3f}, ratio of means {ssl10 / sup:.3f}; "
           f"pairwise ratios {min(ratios):.3f}-{max(ratios):.3f}")
+    return out
 
 
 def main(argv=None) -> int:

@@ -47,6 +47,10 @@ cube_shape_vox = [64, 64, 8]  # (x, y, z) voxels stored per synapse: 512 × 512 
 cube_voxel_nm = [8.0, 8.0, 40.0]  # (x, y, z) nm per voxel: the native resolution (vesicles 4-7 voxels wide)
 view_shape_vox = [40, 40, 6]  # (x, y, z) voxels of each training view, cut at a random offset out of the cube
 objective = "simclr"  # simclr | simsiam
+# positive pairs: "view" (SimCLR, seed 003: two views of one cube) | "neuron" (SegCLR-style: a view of this cube and
+# one of another synapse of the same presynaptic neuron, from the segmentation; see the evaluation chapter's
+# recorded comparison: it pays off with longer training than this profile affords)
+positives = "view"
 steps = 1500  # optimizer steps
 batch_size = 64  # cubes per step (2 views each; more negatives per step helped: measured 64 > 32)
 learning_rate = 1e-3
@@ -85,6 +89,7 @@ from emkit.io.tables import centred_on
 from emkit.learn.augment import jitter_crop
 from emkit.learn.export import embed, write_embeddings
 from emkit.learn.models import build_encoder
+from emkit.learn.pairs import pairs_by_column
 from emkit.learn.train import TrainConfig, train_ssl
 from emkit.results import Recorder
 from emkit.viz import cutout_panels
@@ -122,7 +127,9 @@ plt.show()
 # z resolution when voxels are anisotropic. Augmentations run in batches on the training device: each view is a
 # `view_shape_vox` crop at a random offset (up to half the slack on each axis), then flips and in-plane 90°
 # rotations (masks follow exactly), intensity changes on the EM channel only, and missing or shifted sections. The
-# learning rate warms up linearly, then follows a cosine.
+# learning rate warms up linearly, then follows a cosine. The two views of a positive pair come from the same cube
+# (`positives = "view"`, SimCLR as in seed 003), or from two synapses of the same presynaptic neuron
+# (`positives = "neuron"`, as SegCLR pairs nearby cutouts of one cell; `emkit.learn.pairs`).
 
 # %%
 augment_views = {**augment, **jitter_crop(cube_shape_vox, view_shape_vox)}
@@ -133,7 +140,13 @@ config = TrainConfig(objective=objective, max_steps=steps, batch_size=batch_size
                      warmup_steps=max(1, steps // 10), temperature=temperature, seed=seed, device=device,
                      channels_last=channels_last, augment=augment_views,
                      checkpoint_dir=str(run / "checkpoints"), log_dir=str(run / "tensorboard"))
-history = train_ssl(encoder, cubes, config)
+train_data = cubes
+if positives == "neuron":  # the grouping comes from the segmentation (pre_root_id), never from the transmitter
+    train_data = pairs_by_column(cubes, group_column="pre_root_id", seed=seed)
+    print(train_data)
+elif positives != "view":
+    raise ValueError(f"positives must be 'view' or 'neuron'; got {positives!r}")
+history = train_ssl(encoder, train_data, config)
 torch.save(encoder.state_dict(), run / "encoder.pt")
 
 # %%
@@ -162,7 +175,7 @@ view_spec = synapse_cube_spec(tuple(view_shape_vox), tuple(cube_voxel_nm), chann
 views = CutoutDataset(world, synapses, view_spec, cache=True)
 embeddings = embed(encoder, views, batch_size=64)
 path = write_embeddings(embeddings, run / "embeddings.parquet",
-                        model_id=f"{objective}-{encoder_name}x{width_mult:g}-s{seed}",
+                        model_id=f"{objective}-{positives}pairs-{encoder_name}x{width_mult:g}-s{seed}",
                         spec={"cutout": dataclasses.asdict(view_spec), "center": cube_center})
 print(f"{len(embeddings)} embeddings of dimension {embeddings.shape[1] - 1} → {path}")
 

@@ -176,3 +176,39 @@ def test_the_recorded_gpu_measurements_name_their_device_and_commands():
     rows = record["throughput"]["rows"]
     assert {r["batch"] for r in rows} == {32, 64, 128} and all(r["samples_per_s"] > 0 for r in rows)
     plots.throughput_bars(rows)
+
+
+def test_interval_dots_draws_one_dot_and_line_per_row():
+    rows = [dict(run="a", probe=0.5, ci=[0.4, 0.6], kind="ssl"), dict(run="b", probe=0.7, ci=None, kind="sup"),
+            dict(run="c", probe=0.6, ci=(0.5, 0.65), kind="ssl")]
+    ax = plots.interval_dots(rows, "probe", "ci", label="run", hue="kind")
+    dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    segments = [ln for ln in ax.lines if ln.get_marker() != "o"]
+    assert [float(d.get_xdata()[0]) for d in dots] == [0.5, 0.7, 0.6]
+    assert [float(d.get_ydata()[0]) for d in dots] == [2, 1, 0]  # first row on top
+    assert [list(s.get_xdata()) for s in segments] == [[0.4, 0.6], [0.5, 0.65]]
+    assert dict(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()])) == {2: "a", 1: "b", 0: "c"}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ssl", "sup"]
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['ci'\]"):
+        plots.interval_dots([dict(run="a", probe=0.5)], "probe", "ci")
+
+
+def test_the_recorded_neuron_pair_runs_name_their_commands_and_match_their_ratios():
+    import json
+
+    from emkit import paths
+
+    record = json.loads((paths.measured_dir() / "cpu_neuron_pairs.json").read_text())
+    assert record["date"] and "CPU" in record["device"]
+    assert {"pack", "view pairs", "neuron pairs", "judge"} <= set(record["commands"])
+    runs = {(r["world"], r["run"]): r for r in record["runs"]}
+    for r in record["runs"]:
+        lo, hi = r["probe10_interval"]
+        assert lo <= r["probe10"] <= hi
+    for p in record["paired_ratios"]:
+        assert (p["world"], p["ssl"]) in runs and (p["world"], p["supervised"]) in runs
+        assert p["interval"][0] <= p["ratio"] <= p["interval"][1]
+        if p["readout"] == "per synapse":  # the ratio is the SSL 10 % probe over the reference's all-label probe
+            ssl, sup = runs[p["world"], p["ssl"]], runs[p["world"], p["supervised"]]
+            assert p["ratio"] == pytest.approx(ssl["probe10"] / sup["probe100"], abs=2e-3)
+    plots.interval_dots(record["runs"], "probe10", "probe10_interval", hue="positives")

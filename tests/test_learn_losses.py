@@ -23,6 +23,34 @@ def test_nt_xent_matches_pytorch_metric_learning(temperature):
     assert abs(ours.item() - ref.item()) < 1e-5
 
 
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_nt_xent_groups_match_pytorch_metric_learning(temperature):
+    """With groups, an anchor's negatives are the views of *other* groups only (false-negative elimination)."""
+    from pytorch_metric_learning.losses import NTXentLoss
+
+    g = torch.Generator().manual_seed(2)
+    n, d = 7, 5
+    groups = torch.tensor([0, 1, 0, 2, 1, 0, 3])
+    z_a = torch.randn(n, d, generator=g, dtype=torch.float64)
+    z_b = torch.randn(n, d, generator=g, dtype=torch.float64)
+    ours = nt_xent(z_a, z_b, temperature, groups=groups)
+    # PML with an explicit (a1, p, a2, neg) tuple: the positives are (i, i+n) and (i+n, i); the negatives of an
+    # anchor are all views whose group differs from the anchor's.
+    emb = torch.cat([z_a, z_b]).float()
+    g2 = groups.repeat(2)
+    a1 = torch.arange(2 * n)
+    p = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    a2, neg = torch.nonzero(g2[:, None] != g2[None, :], as_tuple=True)
+    ref = NTXentLoss(temperature=temperature)(emb, indices_tuple=(a1, p, a2, neg))
+    assert abs(ours.item() - ref.item()) < 1e-5
+    # distinct groups are plain SimCLR; masking same-group views removes terms from the denominator
+    assert nt_xent(z_a, z_b, temperature, groups=torch.arange(n)).item() == pytest.approx(
+        nt_xent(z_a, z_b, temperature).item(), abs=1e-12)
+    assert ours.item() < nt_xent(z_a, z_b, temperature).item()
+    with pytest.raises(ValueError, match="one entry per pair"):
+        nt_xent(z_a, z_b, groups=groups[:3])
+
+
 def test_nt_xent_properties():
     z = torch.nn.functional.normalize(torch.randn(4, 16), dim=1)
     perfect = nt_xent(z, z, 0.1)
@@ -66,8 +94,10 @@ def _gather_worker(rank, world, store, out, cases):
             b = z_b[lo:lo + sizes[rank]].clone().requires_grad_(True)
             loss = nt_xent(a, b, 0.2, gather_distributed=True)
             loss.backward()
+            groups = (torch.arange(m) % 2)[lo:lo + sizes[rank]]
+            loss_g = nt_xent(a.detach(), b.detach(), 0.2, gather_distributed=True, groups=groups)
             tag = "_".join(map(str, sizes))
-            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad}, f"{out}/{tag}_{rank}.pt")
+            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad, "loss_g": loss_g}, f"{out}/{tag}_{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -89,6 +119,10 @@ def test_nt_xent_gathers_negatives_across_ranks(tmp_path):
         # the global loss is the anchor-count-weighted mean of the per-rank losses
         combined = sum(r["loss"] * n for r, n in zip(res, sizes)) / m
         assert abs(combined.item() - ref.item()) < 1e-6
+        # with groups (two groups across ranks): the masks use the gathered groups of every rank
+        combined_g = sum(r["loss_g"] * n for r, n in zip(res, sizes)) / m
+        ref_g = nt_xent(z_a.detach(), z_b.detach(), 0.2, groups=torch.arange(m) % 2)
+        assert abs(combined_g.item() - ref_g.item()) < 1e-6
         if sizes[0] == sizes[1]:
             # each rank's gradient is the gradient of the sum of all ranks' losses = world * d(global)/dz
             ref.backward()

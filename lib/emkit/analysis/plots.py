@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["embed_2d", "umap_plot", "loss_curve", "confusion_matrix_plot", "metrics_bar", "throughput_bars",
-           "label_budget_plot"]
+           "interval_dots", "label_budget_plot"]
 
 
 def _new_ax(ax: Any, figsize: tuple[float, float], style: str):
@@ -386,6 +386,56 @@ def throughput_bars(
     ax.legend(title=" / ".join(hue), bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
     ax.set_ylabel(y.replace("_per_s", "/s").replace("_", " "))
     ax.set_title(title or "training throughput")
+    return ax
+
+
+def interval_dots(
+    rows: Any,
+    value: str,
+    interval: str,
+    label: str = "run",
+    hue: str | None = None,
+    ax: Any = None,
+    title: str | None = None,
+    xlabel: str | None = None,
+    style: str = "whitegrid",
+):
+    """One dot per row at ``value`` with its ``interval`` as a horizontal line (a forest plot), top to bottom in
+    row order; dots coloured by ``hue``.
+
+    Parameters
+    ----------
+    rows : DataFrame or list of dicts with columns ``label``, ``value``, ``interval`` ((low, high) or None) and
+        ``hue`` when given.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import seaborn as sns
+
+    table = pd.DataFrame(rows).reset_index(drop=True)
+    missing = [c for c in (label, value, interval, hue) if c is not None and c not in table.columns]
+    if missing:
+        raise ValueError(f"rows lack column(s) {missing}; they have {list(table.columns)}")
+    ax = _new_ax(ax, (6, 0.35 * len(table) + 1.2), style)
+    groups = list(dict.fromkeys(table[hue])) if hue else [None]
+    colours = dict(zip(groups, sns.color_palette(n_colors=len(groups))))
+    y = np.arange(len(table))[::-1]
+    for yi, (_, row) in zip(y, table.iterrows()):
+        colour = colours[row[hue] if hue else None]
+        lo_hi = row[interval]
+        if isinstance(lo_hi, (tuple, list, np.ndarray)) and len(lo_hi) == 2:
+            ax.plot(list(lo_hi), [yi, yi], color=colour, lw=1.5)
+        ax.plot([row[value]], [yi], "o", color=colour, label=str(row[hue]) if hue else None)
+    ax.set_yticks(y, table[label].astype(str).tolist())
+    if hue:
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        ax.legend(unique.values(), unique.keys(), title=hue, bbox_to_anchor=(1.02, 1), loc="upper left",
+                  frameon=False)
+    ax.set_xlabel(xlabel or f"{value} (line: {interval})")
+    ax.set_title(title or value)
     return ax
 
 

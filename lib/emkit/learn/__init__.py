@@ -3,6 +3,7 @@
 - :mod:`~emkit.learn.models`: 3D ResNet-18/34/50 and slim encoders (anisotropy-aware stem), heads, MLPClassifier.
 - :mod:`~emkit.learn.losses`: NT-Xent (SimCLR), SimSiam.
 - :mod:`~emkit.learn.augment`: batched, device-side EM augmentations.
+- :mod:`~emkit.learn.pairs`: SegCLR-style positive pairs (two cutouts of one object).
 - :mod:`~emkit.learn.train`: the one training loop (CPU / GPU / DDP), ``train_ssl``, ``train_supervised``.
 - :mod:`~emkit.learn.export`: ``embed``, parquet storage, SegCLR radius aggregation.
 - :mod:`~emkit.learn.segclr`: reader for the published SegCLR CSV-in-ZIP embedding releases.
@@ -19,6 +20,7 @@ _EXPORTS = {
     "aggregate_embeddings": "export", "embed": "export", "read_embeddings": "export", "write_embeddings": "export",
     "NTXent": "losses", "nt_xent": "losses", "simsiam_loss": "losses",
     "MLPClassifier": "models", "ProjectionHead": "models", "ResNet3d": "models", "build_encoder": "models",
+    "SameObjectPairs": "pairs",
     "SegCLRReader": "segclr", "read_segclr_zip": "segclr",
     "TrainConfig": "train", "fit": "train", "train_ssl": "train", "train_supervised": "train",
 }

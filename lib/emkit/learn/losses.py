@@ -3,6 +3,10 @@
 - NT-Xent: Chen, Kornblith, Norouzi & Hinton 2020, "A Simple Framework for Contrastive Learning of Visual
   Representations" (ICML), Eq. 1. Written in plain torch because pytorch-metric-learning's ``NTXentLoss`` builds all
   pairs explicitly (time and memory grow ~batch^3, ecosystem notes); the test checks that both give the same value.
+  With ``groups`` (e.g. the object each pair was cut from, when positives are two cutouts of one object as in
+  SegCLR, Dorkenwald et al. 2023), candidates of the anchor's own group other than its positive are left out of the
+  denominator: false-negative elimination (Huynh et al. 2022, "Boosting Contrastive Self-Supervised Learning with
+  False Negative Cancellation", WACV).
 - SimSiam: Chen & He 2021, "Exploring Simple Siamese Representation Learning" (CVPR), Eq. 3-4: symmetric negative
   cosine similarity between the predictor output of one view and the stop-gradient projection of the other.
 """
@@ -52,7 +56,7 @@ def _distributed() -> bool:
 
 
 def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
-            gather_distributed: bool = False) -> torch.Tensor:
+            gather_distributed: bool = False, groups: torch.Tensor | None = None) -> torch.Tensor:
     """Normalized temperature-scaled cross-entropy over the 2N views of a batch (Chen et al. 2020).
 
     Parameters
@@ -67,6 +71,10 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
         batch of the SimCLR paper): each rank's anchors are its own 2N views, the candidates all 2M views. With
         equal per-rank batches the mean over ranks equals the single-process loss on the concatenated batch, and
         (after DDP's gradient averaging) so does the gradient. No effect without a process group.
+    groups : (N,) integer tensor, optional
+        Group of pair i (both views share it), e.g. the object both cutouts come from. An anchor's candidates of its
+        own group, other than its positive, are not counted as negatives (they are removed from the denominator).
+        None: every other view is a negative (plain SimCLR).
 
     Returns
     -------
@@ -77,6 +85,10 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
     if z_a.shape != z_b.shape or z_a.ndim != 2:
         raise ValueError(f"z_a and z_b must both be (N, D); got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     n = z_a.shape[0]
+    if groups is not None:
+        groups = torch.as_tensor(groups, device=z_a.device).reshape(-1)
+        if groups.shape[0] != n:
+            raise ValueError(f"groups must have one entry per pair ({n}); got {groups.shape[0]}")
     z_a = F.normalize(z_a.float(), dim=1)  # float32 for a stable logsumexp
     z_b = F.normalize(z_b.float(), dim=1)
     if gather_distributed and _distributed():
@@ -89,14 +101,28 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
         anchors = torch.cat([z_a, z_b], dim=0)  # (2N, D)
         sim = anchors @ cand.t() / temperature  # (2N, 2M)
         own = torch.cat([torch.arange(offset, offset + n), torch.arange(m + offset, m + offset + n)])
-        sim[torch.arange(2 * n), own.to(sim.device)] = float("-inf")  # an anchor is never its own negative
         target = torch.cat([torch.arange(m + offset, m + offset + n), torch.arange(offset, offset + n)])
+        if groups is not None:
+            all_g = torch.cat(_GatherWithGrad.apply(groups))  # integer ids: gathered, no gradient
+            _mask_own_group(sim, groups.repeat(2), all_g.repeat(2), target.to(sim.device))
+        sim[torch.arange(2 * n), own.to(sim.device)] = float("-inf")  # an anchor is never its own negative
         return F.cross_entropy(sim, target.to(sim.device))
     z = torch.cat([z_a, z_b], dim=0)  # (2N, D)
     sim = z @ z.t() / temperature  # (2N, 2N)
-    sim.fill_diagonal_(float("-inf"))  # an anchor is never its own negative
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    if groups is not None:
+        g2 = groups.repeat(2)
+        _mask_own_group(sim, g2, g2, target)
+    sim.fill_diagonal_(float("-inf"))  # an anchor is never its own negative
     return F.cross_entropy(sim, target)
+
+
+def _mask_own_group(sim: torch.Tensor, anchor_groups: torch.Tensor, cand_groups: torch.Tensor,
+                    target: torch.Tensor) -> None:
+    """Set ``sim[k, l] = -inf`` (in place) where anchor k and candidate l share a group and l is not k's positive."""
+    same = anchor_groups[:, None] == cand_groups[None, :]
+    same[torch.arange(sim.shape[0], device=sim.device), target] = False
+    sim.masked_fill_(same, float("-inf"))
 
 
 class NTXent(nn.Module):
@@ -107,8 +133,8 @@ class NTXent(nn.Module):
         self.temperature = float(temperature)
         self.gather_distributed = bool(gather_distributed)
 
-    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed)
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed, groups)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

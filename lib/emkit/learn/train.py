@@ -161,6 +161,8 @@ class SimCLRObjective(nn.Module):
     """Encoder + SimCLR projection head; ``forward(x_a, x_b)`` returns the NT-Xent loss (Chen et al. 2020).
 
     Both views go through the encoder in one concatenated batch ``(2N, C, D, H, W)`` so BatchNorm sees both.
+    Batches from :class:`emkit.learn.pairs.SameObjectPairs` carry ``x_pair`` and ``group``: the second view is then
+    cut from the partner cutout, and other pairs of the same group are not used as negatives (SegCLR-style).
     Under DDP, ``gather_distributed=True`` uses the views of all ranks as negatives (global batch).
     """
 
@@ -173,12 +175,15 @@ class SimCLRObjective(nn.Module):
         self.gather_distributed = bool(gather_distributed)
 
     def make_inputs(self, x, batch, augment: EMAugment, g: torch.Generator):
+        if "x_pair" in batch:  # emkit.learn.pairs.SameObjectPairs: the positive is another cutout of the object
+            x_pair = batch["x_pair"].to(x.device, dtype=x.dtype, non_blocking=True)
+            return augment(x, g), augment(x_pair, g), torch.as_tensor(batch["group"]).to(x.device)
         return augment(x, g), augment(x, g)
 
-    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
         z = self.head(self.encoder(torch.cat([x_a, x_b], dim=0)))
         z_a, z_b = z.chunk(2, dim=0)
-        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed)
+        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed, groups)
 
 
 class SimSiamObjective(nn.Module):
@@ -191,6 +196,8 @@ class SimSiamObjective(nn.Module):
         self.predictor = SimSiamPredictor(dim, pred_dim)
 
     def make_inputs(self, x, batch, augment: EMAugment, g: torch.Generator):
+        if "x_pair" in batch:  # SameObjectPairs: the second view from the partner cutout (no negatives to mask)
+            return augment(x, g), augment(batch["x_pair"].to(x.device, dtype=x.dtype, non_blocking=True), g)
         return augment(x, g), augment(x, g)
 
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
@@ -747,14 +754,25 @@ def _load_factory(spec: str) -> Callable:
 
 def build_dataset(spec: dict) -> Dataset:
     """Dataset from a config ``data:`` section: ``{kind: random, n, shape, n_classes, seed}`` or
-    ``{factory: "package.module:callable", kwargs: {...}}`` (e.g. the emkit.cutouts Dataset)."""
+    ``{factory: "package.module:callable", kwargs: {...}}`` (e.g. the emkit.cutouts Dataset).
+
+    An optional ``pairs: {group_column, radius_nm, repeats, seed}`` wraps the dataset in
+    :func:`emkit.learn.pairs.pairs_by_column`: SimCLR positives become two cutouts of one object (SegCLR-style).
+    """
     spec = dict(spec or {})
+    pairs = spec.pop("pairs", None)
     if "factory" in spec:
-        return _load_factory(spec["factory"])(**spec.get("kwargs", {}))
-    kind = spec.pop("kind", "random")
-    if kind == "random":
-        return RandomCutoutDataset(**spec)
-    raise ValueError(f"unknown data kind {kind!r}; use kind: random or factory: 'module:callable'")
+        data = _load_factory(spec["factory"])(**spec.get("kwargs", {}))
+    else:
+        kind = spec.pop("kind", "random")
+        if kind != "random":
+            raise ValueError(f"unknown data kind {kind!r}; use kind: random or factory: 'module:callable'")
+        data = RandomCutoutDataset(**spec)
+    if pairs:
+        from .pairs import pairs_by_column
+
+        data = pairs_by_column(data, **pairs)
+    return data
 
 
 def run_config(config: dict) -> pd.DataFrame:
