@@ -4,8 +4,8 @@ import torch
 
 from emkit.learn.augment import EMAugment
 from emkit.learn.pairs import SameObjectPairs, partner_candidates
-from emkit.learn.train import RandomCutoutDataset, SimCLRObjective, collate_cutouts, train_ssl
 from emkit.learn.models import build_encoder
+from emkit.learn.train import RandomCutoutDataset, SimCLRObjective, SimSiamObjective, collate_cutouts, train_ssl
 
 
 def test_partner_candidates_group_and_radius():
@@ -70,6 +70,9 @@ def test_simclr_objective_takes_the_partner_as_second_view():
     assert torch.equal(x_a, batch["x"]) and torch.equal(x_b, batch["x_pair"])
     assert groups.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     assert torch.isfinite(obj(x_a, x_b, groups))
+    siam = SimSiamObjective(obj.encoder)
+    s_a, s_b = siam.make_inputs(batch["x"], batch, EMAugment("none"), torch.Generator().manual_seed(0))
+    assert torch.equal(s_a, batch["x"]) and torch.equal(s_b, batch["x_pair"])
 
 
 def test_train_ssl_on_same_object_pairs():
