@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 from torch.utils.data import Dataset
@@ -41,7 +42,7 @@ def partner_candidates(groups: Sequence, positions_nm: np.ndarray | None = None,
     -------
     list of N int64 arrays: candidate partner rows (possibly empty), sorted.
     """
-    g = pd_codes(groups)
+    g = _group_codes(groups)
     n = len(g)
     if radius_nm is not None:
         if positions_nm is None:
@@ -65,10 +66,8 @@ def partner_candidates(groups: Sequence, positions_nm: np.ndarray | None = None,
     return out
 
 
-def pd_codes(groups: Sequence) -> np.ndarray:
+def _group_codes(groups: Sequence) -> np.ndarray:
     """Integer codes 0..G-1 of ``groups`` in order of first appearance; -1 for missing values (None, NaN)."""
-    import pandas as pd
-
     codes, _ = pd.factorize(pd.Series(list(groups), dtype=object), use_na_sentinel=True)
     return codes.astype(np.int64)
 
@@ -102,7 +101,7 @@ class SameObjectPairs(Dataset):
         if int(repeats) < 1:
             raise ValueError(f"repeats must be >= 1; got {repeats}")
         self.dataset = dataset
-        self.codes = pd_codes(groups)
+        self.codes = _group_codes(groups)
         self.candidates = partner_candidates(groups, positions_nm, radius_nm)
         self.repeats, self.seed, self.radius_nm = int(repeats), int(seed), radius_nm
         self.n_alone = int(sum(len(c) == 0 for c in self.candidates))
