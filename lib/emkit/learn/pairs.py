@@ -52,9 +52,9 @@ def partner_candidates(groups: Sequence, positions_nm: np.ndarray | None = None,
             raise ValueError(f"positions_nm must be (N, 3) = ({n}, 3); got {pos.shape}")
         near = cKDTree(pos).query_ball_point(pos, r=float(radius_nm))
     out = []
-    members: dict[int, np.ndarray] = {}
-    for code in np.unique(g[g >= 0]):
-        members[int(code)] = np.flatnonzero(g == code)
+    # rows of every group in one pass (groupby sorts once: O(N log N), not one scan of all rows per group)
+    members = {int(k): np.asarray(v, dtype=np.int64)
+               for k, v in pd.Series(np.arange(n)).groupby(g).indices.items() if k >= 0}
     for i in range(n):
         if g[i] < 0:
             out.append(np.empty(0, dtype=np.int64))
