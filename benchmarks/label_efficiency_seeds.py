@@ -122,13 +122,12 @@ def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: f
             out["runs"][name][f"{key}_interval"] = [round(float(ci["low"]), 3), round(float(ci["high"]), 3)]
     ssl_runs = [n for n in runs if n.startswith("ssl")]
     sup_runs = [n for n in runs if n.startswith("sup")]
-    ratios = []
     for a, b in itertools.product(ssl_runs, sup_runs):
         r = confidence.accuracy_ratio_interval(correct[a, 0.1], correct[b, 1.0], neurons[test_idx])
-        ratios.append(r["value"])
         print(f"ratio {a} / {b}  {r['value']:.3f}  ({r['low']:.3f}-{r['high']:.3f})")
         out["paired_ratios"].append(dict(ssl=a, supervised=b, ratio=round(float(r["value"]), 3),
                                          interval=[round(float(r["low"]), 3), round(float(r["high"]), 3)]))
+    ratios = [p["ratio"] for p in out["paired_ratios"]]
     if not ratios:  # only one kind of run: no ratio to give
         return out
     ssl10 = np.mean([correct[n, 0.1].mean() for n in ssl_runs])
