@@ -109,7 +109,7 @@ torch.manual_seed(seed)
 world = open_dataset("synthetic", size=size, seed=seed)
 synapses = centred_on(world.points("synapses"), cube_center)
 spec = synapse_cube_spec(tuple(cube_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
-cubes = CutoutDataset(world, synapses, spec, cache=True)
+cubes = CutoutDataset(world, synapses, spec, cache=True, in_memory=True)  # read every epoch: held in RAM
 print(f"{len(cubes)} cubes of {spec.num_channels} × {tuple(cubes[0]['x'].shape[1:])} (z, y, x) voxels, "
       f"{[int(s * v) for s, v in zip(cube_shape_vox, cube_voxel_nm)]} nm (x, y, z), centred on the "
       f"{cube_center} point")

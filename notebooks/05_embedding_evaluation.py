@@ -155,7 +155,7 @@ spec = synapse_cube_spec(tuple(view_shape_vox), tuple(cube_voxel_nm), channels=t
 centred = centred_on(synapses, cube_center)
 train_rows = centred[centred["split"] == "train"]
 views_all = CutoutDataset(world, centred, spec, cache=True)
-views_train = CutoutDataset(world, train_rows, spec, cache=True)
+views_train = CutoutDataset(world, train_rows, spec, cache=True, in_memory=True)
 
 
 def train_reference(training_seed):

@@ -250,6 +250,24 @@ def test_baseline_above_chance_on_neuron_split(world):
     assert r["neuron_split"] > r["chance"] + 0.08, r
 
 
+def test_synapse_features_are_cached_with_the_world_fingerprint(world):
+    from emkit.synth.baseline import synapse_features
+
+    fresh, syn = synapse_features(world, cache=False)
+    first, _ = synapse_features(world)  # computes and stores
+    stored = world / "derived" / "synapse_features_xy24_z2.npz"
+    assert stored.exists()
+    np.testing.assert_array_equal(first, fresh)
+    fingerprint = (world / "COMPLETE").read_text().strip()
+    marked = np.full_like(fresh, 7.0)
+    np.savez(stored, X=marked, ids=syn["id"].to_numpy(), world=np.array(fingerprint))
+    np.testing.assert_array_equal(synapse_features(world)[0], marked)  # read from the store, not recomputed
+    np.savez(stored, X=marked, ids=syn["id"].to_numpy(), world=np.array("another world"))
+    np.testing.assert_array_equal(synapse_features(world)[0], fresh)  # stale fingerprint: recomputed, rewritten
+    with np.load(stored) as f:
+        assert str(f["world"]) == fingerprint
+
+
 def test_difficulty_one_removes_class_signal_from_parameters():
     from emkit.synth.layout import make_layout
     from emkit.synth.params import world_params

@@ -29,24 +29,37 @@ class CutoutDataset(Dataset):
         Fill the cache on construction (fast, batched, resumable).
     label_column : str
         Column returned as ``label`` (``""`` when the table has none).
+    in_memory : bool
+        Hold every cutout of ``points`` in RAM, read (or computed) once, batched, on construction: for training
+        sets that fit and are read every epoch. Measured on the book's 40x40x6 views (1117 training synapses,
+        43 MB): a shuffled batch of 64 took 9.7 ms to read item by item from the zarr cache and 0.6 ms held in
+        memory, beside ~55 ms for one supervised step of the book's encoder on 2 CPU cores. Each DataLoader worker
+        holds its own copy.
 
     Each item is ``dict(x=tensor (C, D, H, W) float32, id=int, label=..., valid=tensor (D, H, W) bool,
     at_border=bool)``.
     """
 
     def __init__(self, dataset, points: pd.DataFrame, spec: CutoutSpec, *, cache=None, precompute: bool = True,
-                 label_column: str = "label", progress: bool = True):
+                 label_column: str = "label", progress: bool = True, in_memory: bool = False):
         self.dataset = dataset
         self.points = points.reset_index(drop=True)
         self.spec = spec
         self.cache = as_cache(cache)
         self.label_column = label_column
+        # per-item lookups read these arrays, not a pandas row (``iloc`` cost ~0.1 ms per item)
+        self._ids = self.points["id"].to_numpy(np.int64)
+        self._labels = self.points[label_column].to_numpy() if label_column in self.points.columns else None
         self._table = points.attrs.get("name", "points")
         check_points(self.points, dataset.volume(spec.layer_name(_roles_for(spec, self.points)[0]), 0),
                      name=self._table, on_outside="raise")
         self._store = None
+        self._held = None  # (x, valid, at_border) of every row when in_memory
         self._ctx = None  # readers for on-the-fly cutouts, opened lazily once per process
-        if self.cache is not None:
+        if in_memory:
+            held = extract_cutouts(dataset, self.points, spec, cache=self.cache, load=True, progress=progress)
+            self._held = (held.x, held.valid, held.at_border)
+        elif self.cache is not None:
             if precompute:
                 extract_cutouts(dataset, self.points, spec, cache=self.cache, load=False, progress=progress)
             self._store = self.cache.store(dataset_cache_name(dataset), spec)
@@ -59,25 +72,27 @@ class CutoutDataset(Dataset):
     def __len__(self) -> int:
         return len(self.points)
 
-    def _label(self, row):
-        if self.label_column in row.index:
-            v = row[self.label_column]
-            if v is None or (np.isscalar(v) and pd.isna(v)):
-                return ""  # default_collate cannot batch None
-            return v.item() if isinstance(v, np.generic) else v
-        return ""
+    def _label(self, index: int):
+        if self._labels is None:
+            return ""
+        v = self._labels[index]
+        if v is None or (np.isscalar(v) and pd.isna(v)):
+            return ""  # default_collate cannot batch None
+        return v.item() if isinstance(v, np.generic) else v
 
     def __getitem__(self, index: int) -> dict:
-        row = self.points.iloc[int(index)]
-        pid = int(row["id"])
-        if self._store is not None and pid in self._store:
+        index = int(index)
+        pid = int(self._ids[index])
+        if self._held is not None:  # copies, so that a caller changing an item in place cannot change the set
+            x, valid, border = self._held[0][index].copy(), self._held[1][index].copy(), self._held[2][index]
+        elif self._store is not None and pid in self._store:
             x, valid, border = self._store.read_one(pid)
         else:
             if self._ctx is None:
                 self._ctx = _Context(self.dataset, self.spec, "auto", 1, True, _roles_for(self.spec, self.points))
-            xb, vb = _compute_batch(self._ctx, self.points.iloc[[int(index)]], np.array([int(index)]), self._table)
+            xb, vb = _compute_batch(self._ctx, self.points.iloc[[index]], np.array([index]), self._table)
             x, valid, border = xb[0], vb[0], not bool(vb[0].all())
-        return {"x": torch.from_numpy(np.ascontiguousarray(x)), "id": pid, "label": self._label(row),
+        return {"x": torch.from_numpy(np.ascontiguousarray(x)), "id": pid, "label": self._label(index),
                 "valid": torch.from_numpy(np.ascontiguousarray(valid)), "at_border": bool(border)}
 
 
@@ -108,7 +123,7 @@ def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses",
                             shape_vox=(56, 56, 12), voxel_size_nm=(10.0, 10.0, 40.0),
                             dataset_params: dict | None = None,
                             label_column: str = "label", cache=True, center: str = "cleft",
-                            **spec_kwargs) -> CutoutDataset:
+                            in_memory: bool = False, **spec_kwargs) -> CutoutDataset:
     """A :class:`CutoutDataset` named entirely by plain values — what a training config file's ``data:`` section
     points at (``factory: "emkit.cutouts.torch_dataset:dataset_from_descriptor"``), so ``torchrun`` workers can
     build it themselves.
@@ -126,7 +141,7 @@ def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses",
         ``radius_um``/``mip`` in ``spec_kwargs``).
     dataset_params : dict
         Descriptor parameters, e.g. ``{"size": "default", "seed": 0}``.
-    label_column, cache
+    label_column, cache, in_memory
         See :class:`CutoutDataset`.
     center : {"cleft", "pre", "post"}
         Where synapse cutouts are centred (:func:`emkit.io.tables.centred_on`); ``pre`` puts the vesicle cloud
@@ -147,4 +162,4 @@ def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses",
     else:
         raise ValueError(f"unknown cutout kind {kind!r}; use synapse_cube, object or soma")
     points = centred_on(ds.points(table), center, name=f"{dataset}/{table}")
-    return CutoutDataset(ds, points, spec, cache=cache, label_column=label_column)
+    return CutoutDataset(ds, points, spec, cache=cache, label_column=label_column, in_memory=in_memory)

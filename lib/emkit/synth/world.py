@@ -6,6 +6,7 @@ Layout of the world folder (a contract other modules code against)::
     synapses.parquet cells.parquet mitochondria.parquet       CAVE-style tables, positions = mip-0 voxels (x, y, z)
     truth.json                                                 every parameter, per-neuron idiosyncrasies, tables
     COMPLETE                                                   written last: the parameter fingerprint
+    derived/                                                   optional: features computed later (synth.baseline)
 
 The volume is rendered block by block (one block = one column of 256x256 mip-0 voxels, all sections), so memory
 does not grow with the world size (the ``large`` size streams).
@@ -121,7 +122,7 @@ def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | 
     fp = fingerprint(p)
     if root.exists():
         for name in ALL_LAYERS + ("synapses.parquet", "cells.parquet", "mitochondria.parquet", "truth.json",
-                                  "COMPLETE"):
+                                  "COMPLETE", "derived"):  # derived: features computed from an older world
             q = root / name
             if q.is_dir():
                 shutil.rmtree(q)
