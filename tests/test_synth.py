@@ -250,7 +250,7 @@ def test_baseline_above_chance_on_neuron_split(world):
     assert r["neuron_split"] > r["chance"] + 0.08, r
 
 
-def test_synapse_features_are_cached_with_the_world_fingerprint(world):
+def test_synapse_features_are_cached_with_the_world_fingerprint(world, monkeypatch):
     from emkit.synth.baseline import synapse_features
 
     fresh, syn = synapse_features(world, cache=False)
@@ -266,6 +266,15 @@ def test_synapse_features_are_cached_with_the_world_fingerprint(world):
     np.testing.assert_array_equal(synapse_features(world)[0], fresh)  # stale fingerprint: recomputed, rewritten
     with np.load(stored) as f:
         assert str(f["world"]) == fingerprint
+    stored.unlink()
+
+    def read_only(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(np, "savez", read_only)
+    with pytest.warns(UserWarning, match="could not keep the synapse features"):
+        np.testing.assert_array_equal(synapse_features(world)[0], fresh)  # still returned, only not kept
+    assert not stored.exists()
 
 
 def test_difficulty_one_removes_class_signal_from_parameters():

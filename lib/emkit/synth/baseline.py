@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,10 +102,13 @@ def synapse_features(root, half_xy: int = 24, half_z: int = 2, cache: bool = Tru
         feats += _window_features(cut)
     X = np.concatenate(feats, 1).astype(np.float64)
     if cache and world_fp:
-        stored.parent.mkdir(exist_ok=True)
-        tmp = stored.with_suffix(".tmp.npz")
-        np.savez(tmp, X=X, ids=syn["id"].to_numpy(), world=np.array(world_fp))
-        tmp.replace(stored)  # atomic: a reader never sees half a file
+        tmp = stored.with_suffix(f".{os.getpid()}.tmp.npz")  # one per process: two writers never share a file
+        try:
+            stored.parent.mkdir(exist_ok=True)
+            np.savez(tmp, X=X, ids=syn["id"].to_numpy(), world=np.array(world_fp))
+            tmp.replace(stored)  # atomic: a reader never sees half a file
+        except OSError as err:  # a read-only world: the features are still returned, only not kept
+            warnings.warn(f"could not keep the synapse features in {stored.parent}: {err}", stacklevel=2)
     return X, syn
 
 
