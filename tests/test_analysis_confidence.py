@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emkit.analysis.confidence import accuracy_interval, accuracy_ratio_interval, grouped_hits
+from emkit.analysis.confidence import accuracy_interval, accuracy_ratio_interval, finite_interval, grouped_hits
 
 
 def test_grouped_hits_counts_and_averages_repeats():
@@ -89,3 +89,16 @@ def test_one_group_has_no_interval():
     res = accuracy_interval(np.array([True, False, True]), [4, 4, 4])
     assert res["value"] == pytest.approx(2 / 3)
     assert np.isnan(res["low"]) and np.isnan(res["high"])
+
+
+def test_ratio_without_hits_in_some_resample_has_no_finite_interval():
+    # only group 0 holds hits, of both classifiers: a resample without it has the ratio 0/0
+    groups = np.repeat(np.arange(4), 5)
+    both = groups == 0
+    res = accuracy_ratio_interval(both, both, groups, seed=0)
+    assert res["value"] == pytest.approx(1.0)
+    assert np.isnan(res["low"]) and np.isnan(res["high"])
+    assert finite_interval(res) is None
+    assert finite_interval(accuracy_interval(np.array([True, False, True]), [4, 4, 4])) is None  # one group
+    ok = accuracy_interval(both, groups, seed=0)
+    assert finite_interval(ok) == (ok["low"], ok["high"]) and ok["low"] < ok["high"]

@@ -10,7 +10,7 @@ Typical notebook use::
 The plotting functions live in :mod:`emkit.analysis.plots` (matplotlib/seaborn are imported only when used).
 """
 
-from emkit.analysis.confidence import accuracy_interval, accuracy_ratio_interval, grouped_hits
+from emkit.analysis.confidence import accuracy_interval, accuracy_ratio_interval, finite_interval, grouped_hits
 from emkit.analysis.evaluate import (
     DEFAULT_TARGETS,
     class_variance_share,
@@ -40,6 +40,7 @@ from emkit.analysis.splits import (
 __all__ = [
     "accuracy_interval",
     "accuracy_ratio_interval",
+    "finite_interval",
     "grouped_hits",
     "DEFAULT_TARGETS",
     "class_variance_share",

@@ -142,7 +142,8 @@ def accuracy_ratio_interval(
     -------
     dict
         ``value`` (the ratio of the two accuracies), ``low``, ``high``, ``confidence``, ``n_groups``. A resample in
-        which the denominator has no hit has an infinite ratio and pushes ``high`` to inf.
+        which the denominator has no hit has an infinite ratio and pushes ``high`` to inf; one in which neither
+        has a hit has no ratio (0/0), and then ``low`` and ``high`` are NaN (see :func:`finite_interval`).
     """
     _, num_hits, _ = grouped_hits(correct_numerator, groups)
     _, den_hits, _ = grouped_hits(correct_denominator, groups)
@@ -154,3 +155,13 @@ def accuracy_ratio_interval(
 
     return _interval((num_hits, den_hits), statistic, num_hits.sum() / den_hits.sum(), confidence, n_resamples,
                      seed, method)
+
+
+def finite_interval(result: dict[str, Any]) -> tuple[float, float] | None:
+    """``(low, high)`` of an interval from this module, or None when the bootstrap could not define it (NaN).
+
+    That happens with a single test group, or, for a ratio, when some resample holds no hit of either classifier
+    (a barely trained model on a tiny test set). Callers then report the value without an interval.
+    """
+    low, high = float(result["low"]), float(result["high"])
+    return None if np.isnan(low) or np.isnan(high) else (low, high)

@@ -31,10 +31,10 @@ class CutoutDataset(Dataset):
         Column returned as ``label`` (``""`` when the table has none).
     in_memory : bool
         Hold every cutout of ``points`` in RAM, read (or computed) once, batched, on construction: for training
-        sets that fit and are read every epoch. Measured on the book's 40x40x6 views (1117 training synapses,
-        43 MB): a shuffled batch of 64 took 9.7 ms to read item by item from the zarr cache and 0.6 ms held in
-        memory, beside ~55 ms for one supervised step of the book's encoder on 2 CPU cores. Each DataLoader worker
-        holds its own copy.
+        sets that fit and are read every epoch. ``benchmarks/bench_loader.py`` on 2 CPU cores: a shuffled batch
+        of 64 of the book's 40x40x6 views took 12.5-16 ms to read item by item from the zarr cache and 0.85 ms
+        held in memory (the SSL chapter's 64x64x8 cubes: 16-24 ms and 1.7-1.9 ms), beside ~55 ms for one
+        supervised step of the book's encoder. Each DataLoader worker holds its own copy.
 
     Each item is ``dict(x=tensor (C, D, H, W) float32, id=int, label=..., valid=tensor (D, H, W) bool,
     at_border=bool)``.
