@@ -364,9 +364,10 @@ ratio = confidence.accuracy_ratio_interval(correct["SSL (SimCLR)", 0.1], referen
 rec.metric("silhouette_by_class", metrics["silhouette_euclidean"]["value"], target=">0.15",
            description="silhouette of the SSL embedding by true neurotransmitter")
 rec.metric("hopkins", metrics["hopkins"]["value"], target=">0.6", description="Hopkins statistic (m = 0.1 n)")
-rec.metric("linear_probe_10pct_acc", probe10, interval=interval_of.loc[("SSL (SimCLR)", "probe 10%")],
+rec.metric("linear_probe_10pct_acc", probe10,
+           interval=confidence.finite_interval(interval_of.loc[("SSL (SimCLR)", "probe 10%")]),
            description="SSL + linear probe, 10% of train labels, neuron split (95% interval over test neurons)")
-rec.metric("supervised_reference_acc", supervised_acc, interval=(reference["low"], reference["high"]),
+rec.metric("supervised_reference_acc", supervised_acc, interval=confidence.finite_interval(reference),
            description=f"same encoder trained end to end, all labels, mean of {len(reference_correct)} training "
                        "seed(s) (95% interval over test neurons)")
 rec.metric("probe10_over_supervised", ratio["value"], target=">=0.9", interval=confidence.finite_interval(ratio),
