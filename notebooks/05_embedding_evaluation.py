@@ -560,8 +560,10 @@ pd.DataFrame(gpu["scale_up"]["paired_ratios"])
 # chapter's encoder, views, augmentation, batch and learning rate, and judged it the way this chapter does. The
 # tables below are read back from `book/measured/cpu_neuron_pairs.json`.
 #
-# - **At this chapter's 1,500 steps the probe does not move beyond seed noise**: 0.457, against 0.444 for view
-#   pairs. The embedding does hold more of the four class-telling parameters, though (R² 0.49 against 0.34).
+# - **At this chapter's 1,500 steps the gain is small**: 0.457, against 0.444 for view pairs. Seeds 1 and 2,
+#   trained later and not in this record (README), gave 0.434 and 0.460 against 0.425 and 0.435: a gain in every
+#   seed, but within each probe's interval. The embedding does hold more of the four class-telling parameters
+#   (R² 0.49 against 0.34).
 # - **At 6,000 steps the difference is large.** The 10 %-label probe is 0.543 and 0.556 (seeds 0 and 1), against
 #   0.481 for view pairs and 0.495 for the supervised reference with all labels. The R² of the telling parameters
 #   is 0.67–0.69, close to the supervised reference's 0.76 (view pairs: 0.47). The paired ratio is 1.10
