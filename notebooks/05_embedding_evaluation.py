@@ -409,9 +409,10 @@ for name, ssl_name, supervised_name, readout in readout_ratios:
         continue
     r = confidence.accuracy_ratio_interval(correct[ssl_name, 0.1], correct[supervised_name, 1.0], test_neurons,
                                            seed=seed)
-    if confidence.finite_interval(r) is None:  # a tiny test set: some resample holds no hit of either embedding
+    interval = confidence.finite_interval(r)
+    if interval is None:  # a tiny test set: some resample holds no hit of either embedding
         print(f"{name}: the bootstrap leaves its interval undefined; recorded without one")
-    rec.metric(name, r["value"], interval=confidence.finite_interval(r),
+    rec.metric(name, r["value"], interval=interval,
                description=f"label efficiency with both embeddings {readout} (paired 95% interval; no target)")
 for name, representation in [("ssl", "SSL (SimCLR)"), ("supervised", "supervised")]:
     rec.metric(f"{name}_telling_params_r2", held.loc[representation, telling].mean(),
