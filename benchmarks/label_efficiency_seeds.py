@@ -89,7 +89,8 @@ def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: f
     test neurons, and the ratio 10 %-label probe / 100 %-label probe for every (SSL, supervised) pair.
 
     ``runs`` maps names starting with "ssl" or "sup" to (N, D) embeddings whose rows follow ``synapses``;
-    ``holds`` adds each run's silhouette and the R² of the class-telling parameters and of the in-plane axis.
+    ``holds`` adds each run's silhouette by class and by presynaptic neuron, and the R² of the class-telling
+    parameters and of the in-plane axis.
     Returns what was printed: ``{"runs": {name: {...}}, "paired_ratios": [{ssl, supervised, ratio, interval}]}``.
     """
     out: dict = {"runs": {name: {} for name in runs}, "paired_ratios": []}
@@ -105,10 +106,15 @@ def compare(runs: dict, world, synapses, train_idx, test_idx, *, aggregate_um: f
             x = aggregated(x, synapses, aggregate_um)
         if holds:
             r2 = evaluate.decodability(x, known[telling + ["axis x", "axis y"]], groups=neurons)["r2"]
-            silhouette = evaluate.silhouette((x - x.mean(0)) / (x.std(0) + 1e-12), labels)
-            print(f"{name}  silhouette (standardised) {silhouette:.3f}  R² telling parameters "
-                  f"{r2[telling].mean():.3f}  R² in-plane axis {r2[['axis x', 'axis y']].mean():.3f}")
+            standardised = (x - x.mean(0)) / (x.std(0) + 1e-12)
+            silhouette = evaluate.silhouette(standardised, labels)
+            # by presynaptic neuron: does the embedding cluster the neuron (its idiosyncrasy) rather than its class?
+            by_neuron = evaluate.silhouette(standardised, neurons)
+            print(f"{name}  silhouette (standardised) by class {silhouette:.3f}, by neuron {by_neuron:.3f}  "
+                  f"R² telling parameters {r2[telling].mean():.3f}  R² in-plane axis "
+                  f"{r2[['axis x', 'axis y']].mean():.3f}")
             out["runs"][name].update(silhouette_standardised=round(float(silhouette), 3),
+                                     silhouette_by_neuron_standardised=round(float(by_neuron), 3),
                                      r2_telling=round(float(r2[telling].mean()), 3),
                                      r2_axis=round(float(r2[["axis x", "axis y"]].mean()), 3))
         curve = evaluate.label_budget_curve(x, labels, train_idx, test_idx, fractions=(0.1, 1.0), seed=0,
@@ -148,8 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--aggregate-um", type=float, default=None,
                         help="read both out after SegCLR aggregation within this radius (um) of the same neuron")
     parser.add_argument("--holds", action="store_true",
-                        help="also print each run's silhouette and the cross-validated R² of the four most "
-                             "class-telling drawn parameters and of the in-plane synapse axis")
+                        help="also print each run's silhouette (by class and by neuron) and the cross-validated "
+                             "R² of the four most class-telling drawn parameters and of the in-plane synapse axis")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     chosen = recipes(args.size, args.ssl, args.supervised)

@@ -202,11 +202,14 @@ def test_the_recorded_neuron_pair_runs_name_their_commands_and_match_their_ratio
     assert record["date"] and "CPU" in record["device"]
     assert {"pack", "view pairs", "neuron pairs", "judge"} <= set(record["commands"])
     runs = {(r["world"], r["run"]): r for r in record["runs"]}
+    assert len(runs) == len(record["runs"])
+    assert len({(r["world"], r["positives"], r["steps"], r["seed"]) for r in record["runs"]}) == len(runs)
     for r in record["runs"]:
         lo, hi = r["probe10_interval"]
         assert lo <= r["probe10"] <= hi
     for p in record["paired_ratios"]:
         assert (p["world"], p["ssl"]) in runs and (p["world"], p["supervised"]) in runs
+        assert runs[p["world"], p["ssl"]]["steps"] == runs[p["world"], p["supervised"]]["steps"]  # trained as long
         assert p["interval"][0] <= p["ratio"] <= p["interval"][1]
         if p["readout"] == "per synapse":  # the ratio is the SSL 10 % probe over the reference's all-label probe
             ssl, sup = runs[p["world"], p["ssl"]], runs[p["world"], p["supervised"]]
