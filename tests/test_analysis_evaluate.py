@@ -283,6 +283,13 @@ def test_evaluate_embeddings_and_metrics_table():
     assert m["probe_accuracy_100pct"]["value"] == 1.0
     assert m["retrieval_precision_at_k"]["value"] == 1.0  # cutouts of one neuron are tightest
     assert m["hopkins"]["value"] > 0.9
+    # neurons are tight balls (sd 0.05) 1 apart within classes 10 apart: they cluster even better than the classes
+    aligned = emb.set_index("id").loc[points["id"]].to_numpy()
+    from sklearn.metrics import silhouette_score
+
+    assert m["silhouette_by_group"]["value"] == pytest.approx(silhouette_score(aligned, points["neuron_id"]))
+    assert m["silhouette_by_group"]["value"] > m["silhouette_euclidean"]["value"] > 0.5
+    assert "silhouette_by_group" not in ev.evaluate_embeddings(emb, points, label_col="label", progress=False)
 
     table = ev.metrics_table(m, targets={"hopkins": "> 0.6", "knn_accuracy": 0.99, "silhouette_cosine": "< 0"})
     assert list(table.columns) == ["metric", "value", "interval", "unit", "target", "passed", "description"]

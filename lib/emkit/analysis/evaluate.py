@@ -1009,7 +1009,8 @@ def evaluate_embeddings(
         ``{metric_name: {"value": float, "unit": str, "description": str}}``, and for ``knn_accuracy`` and
         ``probe_accuracy_*`` an ``"interval"`` (low, high): the 95 % cluster-bootstrap interval over test groups
         (``group_col``; rows without it), :func:`emkit.analysis.confidence.accuracy_interval`.
-        Names: ``n_points``, ``dim``, ``n_classes``, ``silhouette_euclidean``, ``silhouette_cosine``, ``hopkins``,
+        Names: ``n_points``, ``dim``, ``n_classes``, ``silhouette_euclidean``, ``silhouette_cosine``,
+        ``silhouette_by_group`` (with ``group_col``: the silhouette of the groups, e.g. neurons), ``hopkins``,
         ``knn_accuracy``, ``knn_balanced_accuracy``, ``probe_accuracy_{pct}pct`` and
         ``probe_balanced_accuracy_{pct}pct`` per label fraction, and with objects ``retrieval_precision_at_k``,
         ``retrieval_top1``, ``retrieval_map``.
@@ -1052,6 +1053,12 @@ def evaluate_embeddings(
                 silhouette(x, y, metric=m, sample_size=silhouette_sample, seed=seed), "unitless [-1,1]",
                 f"mean silhouette of {label_col} classes, {m} distance")
         groups = lt[group_col].to_numpy() if group_col else None
+        if groups is not None and 2 <= len(np.unique(groups)) < len(groups):
+            # above zero, the embedding groups each neuron's (object's) rows more tightly than its class: it
+            # clusters the groups' own idiosyncrasies, which a silhouette by class counts against it
+            out["silhouette_by_group"] = _metric(
+                silhouette(x, groups, sample_size=silhouette_sample, seed=seed), "unitless [-1,1]",
+                f"mean silhouette of {group_col} groups instead of classes, euclidean distance")
         proto = (f"grouped {min(5, len(np.unique(groups)))}-fold by {group_col}" if groups is not None
                  else "leave-one-out")
         from sklearn.metrics import accuracy_score, balanced_accuracy_score
