@@ -143,10 +143,10 @@ evaluate.metrics_table(metrics, targets={}).set_index("metric")[["value", "inter
 #
 # Silhouettes in the comparison table are computed on standardised features (the hand-made ones mix units); the
 # headline silhouette is that of the SSL embedding as exported. Beside the silhouette by transmitter the table gives
-# the silhouette by presynaptic neuron: above zero, an embedding groups a neuron's synapses more tightly than its
-# class does, that is, it clusters neurons (each with its own idiosyncrasy) rather than transmitters. The
-# aggregated readouts average over a neuron's synapses, and the oracle's parameters are drawn once per neuron, so
-# these cluster neurons by construction (near 1).
+# the silhouette by presynaptic neuron. Above zero, an embedding places a neuron's synapses, on average, closer to
+# one another than to those of the nearest other neuron (often one of the same transmitter): it separates neurons,
+# each with its own idiosyncrasy, within a transmitter. The aggregated readouts average over a neuron's synapses,
+# and the oracle's parameters are drawn once per neuron, so these cluster neurons by construction (near 1).
 #
 # **How sure are these accuracies?** The test set is a few hundred synapses but only a few dozen presynaptic
 # neurons, and a neuron's synapses share its idiosyncrasies: they are not independent test cases. Each accuracy

@@ -1054,8 +1054,9 @@ def evaluate_embeddings(
                 f"mean silhouette of {label_col} classes, {m} distance")
         groups = lt[group_col].to_numpy() if group_col else None
         if groups is not None and 2 <= len(np.unique(groups)) < len(groups):
-            # above zero, the embedding groups each neuron's (object's) rows more tightly than its class: it
-            # clusters the groups' own idiosyncrasies, which a silhouette by class counts against it
+            # above zero, a group's (e.g. a neuron's) rows lie closer to one another than to the nearest other
+            # group, often one of the same class: the embedding separates the groups' own idiosyncrasies, which a
+            # silhouette by class counts against it
             out["silhouette_by_group"] = _metric(
                 silhouette(x, groups, sample_size=silhouette_sample, seed=seed), "unitless [-1,1]",
                 f"mean silhouette of {group_col} groups instead of classes, euclidean distance")
