@@ -268,11 +268,11 @@ for name, table in representations.items():
         ci = confidence.accuracy_interval(correct[name, fraction], test_neurons, seed=seed)
         rows.append({"representation": name, "measure": f"probe {fraction:.0%}", "label_fraction": fraction,
                      "value": draws["accuracy"].mean(), "low": ci["low"], "high": ci["high"]})  # mean of the draws
-    silhouette = evaluate.silhouette(standardised(X), labels)
-    rows.append({"representation": name, "measure": "silhouette", "value": silhouette})
+    scaled = standardised(X)
+    rows.append({"representation": name, "measure": "silhouette", "value": evaluate.silhouette(scaled, labels)})
     # the same by presynaptic neuron: an embedding can cluster neurons (their idiosyncrasy) rather than classes
     rows.append({"representation": name, "measure": "silhouette by neuron",
-                 "value": evaluate.silhouette(standardised(X), neurons)})
+                 "value": evaluate.silhouette(scaled, neurons)})
 comparison = pd.DataFrame(rows)
 table = comparison.pivot_table(index="representation", columns="measure", values="value")
 interval_text = " (" + comparison["low"].map("{:.2f}".format) + "–" + comparison["high"].map("{:.2f}".format) + ")"
