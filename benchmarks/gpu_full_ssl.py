@@ -14,6 +14,8 @@ A GPU machine often cannot read the world (no network, no cloud-volume), so the 
     python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --steps 3000 --batch-size 256 --out /tmp/res
     # SegCLR-style positives (two synapses of one presynaptic neuron, emkit.learn.pairs) instead of two views of a cube
     python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --pairs neuron --modes ssl --out /tmp/res_pairs
+    # SwAV (prototypes and Sinkhorn codes, emkit.learn.losses.swav_loss) instead of SimCLR
+    python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --objective swav --modes ssl --out /tmp/res_swav
     # back here: intervals over test neurons, the paired ratio, and what the embeddings hold
     .venv/bin/python benchmarks/gpu_full_ssl.py judge --ssl /tmp/res/ssl.npy --sup /tmp/res/supervised.npy --holds
 
@@ -134,7 +136,9 @@ def run(args) -> None:
                 data = SameObjectPairs(cubes, npz["groups"], seed=args.seed)
                 print(data, flush=True)
             hist = train_ssl(enc, data, TrainConfig(**common, seed=args.seed, temperature=args.temperature,
-                                                    augment=aug))
+                                                    augment=aug, objective=args.objective,
+                                                    n_prototypes=args.prototypes, swav_epsilon=args.swav_epsilon,
+                                                    freeze_prototypes_steps=args.freeze_prototypes))
         else:  # the supervised reference: the same encoder on the central views of the training neurons
             train_views = PackedCubes(npz, rows=npz["train_idx"], view_vox=VIEW_VOX)
             sup = {**common, "max_steps": args.sup_steps or args.steps, "batch_size": args.sup_batch_size or
@@ -208,6 +212,10 @@ def main(argv=None) -> int:
     r.add_argument("--temperature", type=float, default=0.1)
     r.add_argument("--amp", default="bf16")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--objective", default="simclr", choices=["simclr", "simsiam", "swav"], help="SSL objective")
+    r.add_argument("--prototypes", type=int, default=32, help="SwAV: number of prototypes")
+    r.add_argument("--swav-epsilon", type=float, default=0.05, help="SwAV: Sinkhorn entropy regularisation")
+    r.add_argument("--freeze-prototypes", type=int, default=0, help="SwAV: steps with the prototypes fixed")
     r.add_argument("--pairs", default="view", choices=["view", "neuron"],
                    help="SSL positives: two views of one cube (SimCLR) or two synapses of one neuron (SegCLR-style)")
     j = sub.add_parser("judge", help="intervals and paired ratios of saved embeddings (needs the world; CPU)")

@@ -26,12 +26,13 @@
 #   rescaling: two views share the vesicle cloud's statistics but not every membrane's position, so the encoder
 #   cannot tell cubes apart by geometry alone, and vesicle size keeps its meaning.
 #
-# Other cheap changes did not help on that world (one run each of `benchmarks/ssl_recipes.py`; the README has
-# the table): smaller views; stronger intensity changes, or none, or no flips and quarter-turns; an NT-Xent
-# temperature of 0.05, 0.2 or 0.5; batch 128 or 32 at the same number of samples; an encoder twice as wide; and
-# SimSiam instead of SimCLR (with AdamW, or with its paper's SGD). Without intensity changes the loss falls much
-# lower (1.24 against 2.45) and the probe drops to 0.34: two views can then be matched by their grey levels, the
-# shortcut that colour jitter removes in SimCLR (Chen et al. 2020).
+# Other cheap changes did not help on that world (one run each of `benchmarks/ssl_recipes.py` or
+# `benchmarks/gpu_full_ssl.py`; the README has the table): smaller views; stronger intensity changes, or none, or
+# no flips and quarter-turns; an NT-Xent temperature of 0.05, 0.2 or 0.5; batch 128 or 32 at the same number of
+# samples; AdamW at 3e-3; an encoder twice as wide; SimSiam instead of SimCLR (with AdamW, or with its paper's
+# SGD); and SwAV with 8 to 256 prototypes, which at these steps is no better than an untrained encoder. Without
+# intensity changes the loss falls much lower (1.24 against 2.45) and the probe drops to 0.34: two views can then
+# be matched by their grey levels, the shortcut that colour jitter removes in SimCLR (Chen et al. 2020).
 #
 # Neurotransmitter labels are **never** used here: training sees only cubes.
 
@@ -46,7 +47,7 @@ channels = ["raw"]  # any of raw, pre_mask, cleft_mask
 cube_shape_vox = [64, 64, 8]  # (x, y, z) voxels stored per synapse: 512 × 512 × 320 nm
 cube_voxel_nm = [8.0, 8.0, 40.0]  # (x, y, z) nm per voxel: the native resolution (vesicles 4-7 voxels wide)
 view_shape_vox = [40, 40, 6]  # (x, y, z) voxels of each training view, cut at a random offset out of the cube
-objective = "simclr"  # simclr | simsiam
+objective = "simclr"  # simclr | simsiam | swav
 # positive pairs: "view" (SimCLR, seed 003: two views of one cube) | "neuron" (SegCLR-style: a view of this cube and
 # one of another synapse of the same presynaptic neuron, from the segmentation; see the evaluation chapter's
 # recorded comparison: it pays off with longer training than this profile affords)

@@ -15,7 +15,7 @@ import yaml
 
 from emkit.learn.augment import make_augment
 from emkit.learn.export import embed
-from emkit.learn.losses import nt_xent
+from emkit.learn.losses import nt_xent, swav_loss
 from emkit.learn.models import build_encoder
 from emkit.learn.train import RandomCutoutDataset, SimCLRObjective, TrainConfig, fit, load_checkpoint, train_ssl
 
@@ -84,6 +84,14 @@ def test_nt_xent_on_cuda_matches_cpu():
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(16, 32, generator=g), torch.randn(16, 32, generator=g)
     assert nt_xent(a.cuda(), b.cuda(), 0.1).item() == pytest.approx(nt_xent(a, b, 0.1).item(), rel=1e-5)
+
+
+def test_swav_on_cuda_matches_cpu_and_trains_in_bf16():
+    g = torch.Generator().manual_seed(2)
+    s_a, s_b = torch.rand(16, 6, generator=g) * 2 - 1, torch.rand(16, 6, generator=g) * 2 - 1
+    assert swav_loss(s_a.cuda(), s_b.cuda()).item() == pytest.approx(swav_loss(s_a, s_b).item(), rel=1e-5)
+    hist = train_ssl(_encoder(), DS, _cfg(max_steps=4, amp="bf16", objective="swav", n_prototypes=4))
+    assert np.isfinite(hist["loss"]).all()
 
 
 def test_embed_on_cuda_matches_cpu_and_amp_stays_close():

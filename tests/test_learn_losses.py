@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from emkit.learn.losses import nt_xent, simsiam_loss
+from emkit.learn.losses import nt_xent, simsiam_loss, sinkhorn_knopp, swav_loss
 
 
 @pytest.mark.parametrize("temperature", [0.07, 0.5])
@@ -80,6 +80,59 @@ def test_simsiam_stop_gradient():
     assert math.isclose(simsiam_loss(z_a, z_b, z_b, z_a).item(), -1.0, rel_tol=1e-6)
 
 
+def _scores(b, k, seed=0, dim=6):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.nn.functional.normalize(torch.randn(b, dim, generator=g), dim=1)
+    c = torch.nn.functional.normalize(torch.randn(k, dim, generator=g), dim=1)
+    return z @ c.t()
+
+
+def test_sinkhorn_converges_to_the_entropic_transport_plan_with_equal_clusters():
+    b, k, eps = 24, 4, 0.1
+    s = _scores(b, k)
+    q = sinkhorn_knopp(s, epsilon=eps, n_iters=500).double()
+    # marginals: every sample a distribution, every prototype b / k samples
+    assert torch.allclose(q.sum(1), torch.ones(b, dtype=torch.double), atol=1e-6)
+    assert torch.allclose(q.sum(0), torch.full((k,), b / k, dtype=torch.double), atol=1e-4)
+    # and the form diag(u) exp(S / eps) diag(v) (Sinkhorn 1967: the unique such matrix with these marginals):
+    # log q - S / eps is a row term plus a column term, so its double-centred residual vanishes
+    r = q.log() - s.double() / eps
+    resid = r - r.mean(1, keepdim=True) - r.mean(0, keepdim=True) + r.mean()
+    assert resid.abs().max() < 1e-5
+    # three iterations (SwAV's setting) are close to balanced already; rows are exact by construction
+    q3 = sinkhorn_knopp(s, epsilon=eps, n_iters=3)
+    assert torch.allclose(q3.sum(1), torch.ones(b), atol=1e-5)
+    assert (q3.sum(0) - b / k).abs().max() < 0.5 * b / k
+
+
+def test_sinkhorn_spreads_a_collapsed_batch_evenly_and_keeps_tiny_epsilon_finite():
+    # all samples with the same scores: the codes must not follow the argmax (that is SwAV's guard against collapse)
+    s = torch.tensor([[0.9, 0.1, -0.3]]).repeat(12, 1)
+    q = sinkhorn_knopp(s, epsilon=0.05, n_iters=3)
+    assert torch.allclose(q, torch.full_like(q, 1 / 3), atol=1e-6)
+    q = sinkhorn_knopp(_scores(16, 5), epsilon=0.01)  # exp(100) would overflow without the max shift
+    assert torch.isfinite(q).all() and torch.allclose(q.sum(1), torch.ones(16), atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(B, K\)"):
+        sinkhorn_knopp(torch.zeros(3))
+
+
+def test_swav_loss_is_the_swapped_cross_entropy_with_fixed_codes():
+    s_a = _scores(10, 4, seed=1).requires_grad_(True)
+    s_b = _scores(10, 4, seed=2).requires_grad_(True)
+    loss = swav_loss(s_a, s_b, temperature=0.2, epsilon=0.05, n_iters=3)
+    q_a = sinkhorn_knopp(s_a.detach(), 0.05, 3)
+    q_b = sinkhorn_knopp(s_b.detach(), 0.05, 3)
+    ce_ab = -(q_b * torch.log_softmax(s_a / 0.2, dim=1)).sum(1).mean()
+    ce_ba = -(q_a * torch.log_softmax(s_b / 0.2, dim=1)).sum(1).mean()
+    assert loss.item() == pytest.approx(((ce_ab + ce_ba) / 2).item(), rel=1e-6)
+    loss.backward()
+    # no gradient through the codes: d loss / d s_a = (softmax(s_a / tau) - q_b) / (2 tau B)
+    expect = (torch.softmax(s_a.detach() / 0.2, dim=1) - q_b) / (2 * 0.2 * 10)
+    assert torch.allclose(s_a.grad, expect, atol=1e-6)
+    with pytest.raises(ValueError, match="both be"):
+        swav_loss(s_a, s_b[:5])
+
+
 def _gather_worker(rank, world, store, out, cases):
     import torch.distributed as dist
 
@@ -96,14 +149,16 @@ def _gather_worker(rank, world, store, out, cases):
             loss.backward()
             groups = (torch.arange(m) % 2)[lo:lo + sizes[rank]]
             loss_g = nt_xent(a.detach(), b.detach(), 0.2, gather_distributed=True, groups=groups)
+            codes = sinkhorn_knopp(_scores(m, 3, seed=5)[lo:lo + sizes[rank]], epsilon=0.1, n_iters=3)
             tag = "_".join(map(str, sizes))
-            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad, "loss_g": loss_g}, f"{out}/{tag}_{rank}.pt")
+            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad, "loss_g": loss_g, "codes": codes},
+                       f"{out}/{tag}_{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
 @pytest.mark.slow  # spawns two processes (8-15 s on the shared 2-core machine)
-def test_nt_xent_gathers_negatives_across_ranks(tmp_path):
+def test_nt_xent_and_sinkhorn_span_all_ranks(tmp_path):
     import torch.multiprocessing as mp
 
     cases = ((3, 3), (3, 2))  # equal and unequal per-rank batches (the gather pads and trims)
@@ -123,6 +178,9 @@ def test_nt_xent_gathers_negatives_across_ranks(tmp_path):
         combined_g = sum(r["loss_g"] * n for r, n in zip(res, sizes)) / m
         ref_g = nt_xent(z_a.detach(), z_b.detach(), 0.2, groups=torch.arange(m) % 2)
         assert abs(combined_g.item() - ref_g.item()) < 1e-6
+        # SwAV codes: the prototype sums run over the global batch, so each rank gets its rows of the global codes
+        codes = torch.cat([r["codes"] for r in res])
+        assert torch.allclose(codes, sinkhorn_knopp(_scores(m, 3, seed=5), epsilon=0.1, n_iters=3), atol=1e-6)
         if sizes[0] == sizes[1]:
             # each rank's gradient is the gradient of the sum of all ranks' losses = world * d(global)/dz
             ref.backward()

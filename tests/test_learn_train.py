@@ -12,8 +12,8 @@ import yaml
 
 from emkit.learn.models import build_encoder
 from emkit.learn.train import (
-    RandomCutoutDataset, SimCLRObjective, TrainConfig, collate_cutouts, fit, load_checkpoint, main, train_ssl,
-    train_supervised, warmup_cosine,
+    RandomCutoutDataset, SimCLRObjective, SwAVObjective, TrainConfig, collate_cutouts, fit, load_checkpoint, main,
+    train_ssl, train_supervised, warmup_cosine,
 )
 
 TINY = dict(name="slim", in_channels=2, widths=(4, 8, 8, 8), voxel_size_nm=(8, 8, 40))
@@ -66,6 +66,30 @@ def test_resume_gives_same_next_losses_as_uninterrupted_run(tmp_path):
     assert resumed["loss"].tolist()[3:] == full["loss"].tolist()[3:]  # bitwise on CPU
     for pa, pb in zip(obj_a.state_dict().values(), obj_b.state_dict().values()):
         assert torch.equal(pa, pb)
+
+
+def test_swav_freezes_prototypes_then_trains_them_and_resumes_exactly(tmp_path):
+    cfg = dict(max_steps=4, checkpoint_every=2, objective="swav", n_prototypes=5, freeze_prototypes_steps=2)
+    obj = SwAVObjective(_encoder(), 16, 8, n_prototypes=5, freeze_steps=2)
+    w0 = obj.prototypes.weight.detach().clone()
+    head0 = obj.head.net[0].weight.detach().clone()
+    fit(obj, DS, _cfg(**{**cfg, "max_steps": 2}))
+    assert torch.equal(obj.prototypes.weight, w0)  # frozen for the first two steps ...
+    assert not torch.equal(obj.head.net[0].weight, head0)  # ... while the rest trains
+    full = fit(SwAVObjective(_encoder(), 16, 8, n_prototypes=5, freeze_steps=2), DS, _cfg(**cfg))
+    assert full["loss"].notna().all()
+    obj_a = SwAVObjective(_encoder(), 16, 8, n_prototypes=5, freeze_steps=2)
+    fit(obj_a, DS, _cfg(checkpoint_dir=str(tmp_path / "ck"), **cfg))
+    assert int(obj_a.forward_steps) == 4 and not torch.equal(obj_a.prototypes.weight, w0)  # trained after step 2
+    # resume from step 2, where the freeze ends: the step count travels in the checkpoint
+    obj_b = SwAVObjective(_encoder(seed=99), 16, 8, n_prototypes=5, freeze_steps=2)
+    resumed = fit(obj_b, DS, _cfg(resume=str(tmp_path / "ck" / "step_00000002.pt"), **cfg))
+    assert resumed["loss"].tolist()[2:] == full["loss"].tolist()[2:]
+    # train_ssl builds the same objective from the config
+    hist = train_ssl(_encoder(), DS, _cfg(**{**cfg, "max_steps": 2}))
+    assert len(hist) == 2 and hist["loss"].notna().all()
+    with pytest.raises(ValueError, match="simclr, simsiam or swav"):
+        train_ssl(_encoder(), DS, _cfg(objective="byol"))
 
 
 def test_supervised_reference_learns_separable_labels():

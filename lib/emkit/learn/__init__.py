@@ -1,7 +1,7 @@
 """Learn embeddings of 3D EM cutouts without labels, export them, and the supervised reference.
 
 - :mod:`~emkit.learn.models`: 3D ResNet-18/34/50 and slim encoders (anisotropy-aware stem), heads, MLPClassifier.
-- :mod:`~emkit.learn.losses`: NT-Xent (SimCLR), SimSiam.
+- :mod:`~emkit.learn.losses`: NT-Xent (SimCLR), SimSiam, SwAV (swapped prediction with Sinkhorn-Knopp codes).
 - :mod:`~emkit.learn.augment`: batched, device-side EM augmentations.
 - :mod:`~emkit.learn.pairs`: SegCLR-style positive pairs (two cutouts of one object).
 - :mod:`~emkit.learn.train`: the one training loop (CPU / GPU / DDP), ``train_ssl``, ``train_supervised``.
@@ -18,7 +18,8 @@ import importlib
 _EXPORTS = {
     "AugmentConfig": "augment", "EMAugment": "augment",
     "aggregate_embeddings": "export", "embed": "export", "read_embeddings": "export", "write_embeddings": "export",
-    "NTXent": "losses", "nt_xent": "losses", "simsiam_loss": "losses",
+    "NTXent": "losses", "nt_xent": "losses", "simsiam_loss": "losses", "sinkhorn_knopp": "losses",
+    "swav_loss": "losses",
     "MLPClassifier": "models", "ProjectionHead": "models", "ResNet3d": "models", "build_encoder": "models",
     "SameObjectPairs": "pairs",
     "SegCLRReader": "segclr", "read_segclr_zip": "segclr",

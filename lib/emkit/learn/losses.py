@@ -1,4 +1,4 @@
-"""Self-supervised objectives: NT-Xent (SimCLR) and the SimSiam negative-cosine loss.
+"""Self-supervised objectives: NT-Xent (SimCLR), the SimSiam negative-cosine loss and SwAV's swapped prediction.
 
 - NT-Xent: Chen, Kornblith, Norouzi & Hinton 2020, "A Simple Framework for Contrastive Learning of Visual
   Representations" (ICML), Eq. 1. Written in plain torch because pytorch-metric-learning's ``NTXentLoss`` builds all
@@ -9,6 +9,9 @@
   False Negative Cancellation", WACV).
 - SimSiam: Chen & He 2021, "Exploring Simple Siamese Representation Learning" (CVPR), Eq. 3-4: symmetric negative
   cosine similarity between the predictor output of one view and the stop-gradient projection of the other.
+- SwAV: Caron, Misra, Mairal, Goyal, Bojanowski & Joulin 2020, "Unsupervised Learning of Visual Features by
+  Contrasting Cluster Assignments" (NeurIPS), Eq. 1-3: each view's soft assignment to K prototypes, computed with
+  the Sinkhorn-Knopp algorithm under an equal-partition constraint, is predicted from the other view.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["nt_xent", "NTXent", "simsiam_loss", "SimSiamLoss"]
+__all__ = ["nt_xent", "NTXent", "simsiam_loss", "SimSiamLoss", "sinkhorn_knopp", "swav_loss"]
 
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -163,3 +166,77 @@ class SimSiamLoss(nn.Module):
 
     def forward(self, p_a, p_b, z_a, z_b) -> torch.Tensor:
         return simsiam_loss(p_a, p_b, z_a, z_b)
+
+
+@torch.no_grad()
+def sinkhorn_knopp(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int = 3) -> torch.Tensor:
+    """Soft cluster assignments of a batch with equal-sized clusters (Caron et al. 2020, Eq. 3; Cuturi 2013).
+
+    Parameters
+    ----------
+    scores : (B, K) tensor
+        Cosine similarities of B (normalized) projections to K (normalized) prototypes.
+    epsilon : float
+        Entropy regularisation; smaller gives harder assignments (SwAV: 0.05).
+    n_iters : int
+        Alternating normalisations of rows (samples) and columns (prototypes); SwAV uses 3.
+
+    Returns
+    -------
+    (B, K) float32 tensor, no gradient
+        Each row sums to 1 (a distribution over prototypes). Up to the last row normalisation, each column sums
+        to B / K: the batch is spread evenly over the prototypes, which is what prevents the trivial solution of
+        one cluster for everything. Under ``torch.distributed`` the column sums run over the global batch.
+    """
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be (B, K); got {tuple(scores.shape)}")
+    # exp(s / eps) overflows float32 for eps << 1; subtracting the global max leaves Q unchanged after normalising
+    logits = scores.float() / epsilon
+    top = logits.max()
+    if _distributed():
+        dist.all_reduce(top, op=dist.ReduceOp.MAX)
+    q = torch.exp(logits - top).t()  # (K, B)
+    n_prototypes = q.shape[0]
+    n_samples = torch.tensor(float(q.shape[1]), device=q.device)
+    total = q.sum()
+    if _distributed():
+        dist.all_reduce(total)
+        dist.all_reduce(n_samples)
+    q /= total
+    for _ in range(n_iters):
+        rows = q.sum(dim=1, keepdim=True)  # mass per prototype
+        if _distributed():
+            dist.all_reduce(rows)
+        q /= rows
+        q /= n_prototypes
+        q /= q.sum(dim=0, keepdim=True)  # mass per sample
+        q /= n_samples
+    return (q * n_samples).t()
+
+
+def swav_loss(scores_a: torch.Tensor, scores_b: torch.Tensor, temperature: float = 0.1, epsilon: float = 0.05,
+              n_iters: int = 3) -> torch.Tensor:
+    """SwAV's swapped prediction: predict view b's code from view a's scores and vice versa (Caron et al. 2020).
+
+    Parameters
+    ----------
+    scores_a, scores_b : (B, K) tensors
+        Cosine similarities of the two views' normalized projections to the normalized prototypes.
+    temperature : float
+        tau of the softmax over prototypes (SwAV: 0.1).
+    epsilon, n_iters : Sinkhorn-Knopp parameters of the codes (see :func:`sinkhorn_knopp`).
+
+    Returns
+    -------
+    scalar tensor
+        ``-(sum_k q_b log p_a + sum_k q_a log p_b) / 2`` averaged over the batch, with ``p = softmax(scores / tau)``
+        and codes ``q`` from :func:`sinkhorn_knopp` (no gradient flows through the codes).
+    """
+    if scores_a.shape != scores_b.shape or scores_a.ndim != 2:
+        raise ValueError(f"scores_a and scores_b must both be (B, K); got {tuple(scores_a.shape)} and "
+                         f"{tuple(scores_b.shape)}")
+    q_a = sinkhorn_knopp(scores_a.detach(), epsilon, n_iters)
+    q_b = sinkhorn_knopp(scores_b.detach(), epsilon, n_iters)
+    log_p_a = F.log_softmax(scores_a.float() / temperature, dim=1)
+    log_p_b = F.log_softmax(scores_b.float() / temperature, dim=1)
+    return -((q_b * log_p_a).sum(dim=1).mean() + (q_a * log_p_b).sum(dim=1).mean()) / 2

@@ -60,11 +60,11 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from .augment import EMAugment, make_augment
-from .losses import nt_xent, simsiam_loss
+from .losses import nt_xent, simsiam_loss, swav_loss
 from .models import ProjectionHead, SimSiamPredictor, SimSiamProjector, build_encoder
 
 __all__ = [
-    "TrainConfig", "SimCLRObjective", "SimSiamObjective", "SupervisedObjective", "fit", "train_ssl",
+    "TrainConfig", "SimCLRObjective", "SimSiamObjective", "SwAVObjective", "SupervisedObjective", "fit", "train_ssl",
     "train_supervised", "collate_cutouts", "sample_valid", "RandomCutoutDataset", "warmup_cosine", "load_checkpoint",
     "run_config", "main",
 ]
@@ -77,7 +77,7 @@ class TrainConfig:
 
     Attributes
     ----------
-    objective : "simclr", "simsiam" or "supervised" (used by :func:`run_config` / :func:`train_ssl`).
+    objective : "simclr", "simsiam", "swav" or "supervised" (used by :func:`run_config` / :func:`train_ssl`).
     epochs : passes over the dataset; ``max_steps``, if set, replaces it as the run (and schedule) length.
     batch_size : samples per step *per process*.
     optimizer : "adamw" or "sgd"; lr, weight_decay, momentum (SGD) as usual.
@@ -85,6 +85,9 @@ class TrainConfig:
     temperature : NT-Xent temperature; proj_hidden / proj_dim: SimCLR head sizes.
     gather_negatives : under DDP, SimCLR negatives come from every rank's views (global batch), not just local.
     simsiam_dim / simsiam_pred_dim : SimSiam projector width and predictor bottleneck.
+    n_prototypes / swav_epsilon / sinkhorn_iters / freeze_prototypes_steps : SwAV's number of prototypes K, the
+        Sinkhorn entropy regularisation and iterations, and the steps at the start during which the prototypes stay
+        fixed (SwAV freezes them for its first epoch). SwAV uses ``temperature`` and the SimCLR head sizes.
     augment : preset name ("simclr_em", "segclr", "geometric", "none") or a mapping of AugmentConfig fields
         (with optional "preset"); the supervised objective uses ``augment_supervised``.
     label_key / classes : the supervised label field and the class order (None = sorted unique labels).
@@ -126,6 +129,10 @@ class TrainConfig:
     proj_dim: int = 128
     simsiam_dim: int = 2048
     simsiam_pred_dim: int = 512
+    n_prototypes: int = 32
+    swav_epsilon: float = 0.05
+    sinkhorn_iters: int = 3
+    freeze_prototypes_steps: int = 0
     augment: Any = "simclr_em"
     augment_supervised: Any = "geometric"
     label_key: str = "label"
@@ -157,6 +164,14 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------------------------------------ objectives
+def _two_views(x: torch.Tensor, batch: dict, augment: EMAugment, g: torch.Generator):
+    """Two augmented views of ``x``; from :class:`emkit.learn.pairs.SameObjectPairs` batches, the second view is
+    cut from the partner cutout ``batch["x_pair"]`` (objectives without negatives have nothing to mask)."""
+    if "x_pair" in batch:
+        return augment(x, g), augment(batch["x_pair"].to(x.device, dtype=x.dtype, non_blocking=True), g)
+    return augment(x, g), augment(x, g)
+
+
 class SimCLRObjective(nn.Module):
     """Encoder + SimCLR projection head; ``forward(x_a, x_b)`` returns the NT-Xent loss (Chen et al. 2020).
 
@@ -175,10 +190,10 @@ class SimCLRObjective(nn.Module):
         self.gather_distributed = bool(gather_distributed)
 
     def make_inputs(self, x, batch, augment: EMAugment, g: torch.Generator):
+        views = _two_views(x, batch, augment, g)
         if "x_pair" in batch:  # emkit.learn.pairs.SameObjectPairs: the positive is another cutout of the object
-            x_pair = batch["x_pair"].to(x.device, dtype=x.dtype, non_blocking=True)
-            return augment(x, g), augment(x_pair, g), torch.as_tensor(batch["group"]).to(x.device)
-        return augment(x, g), augment(x, g)
+            return *views, torch.as_tensor(batch["group"]).to(x.device)
+        return views
 
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
         z = self.head(self.encoder(torch.cat([x_a, x_b], dim=0)))
@@ -196,9 +211,7 @@ class SimSiamObjective(nn.Module):
         self.predictor = SimSiamPredictor(dim, pred_dim)
 
     def make_inputs(self, x, batch, augment: EMAugment, g: torch.Generator):
-        if "x_pair" in batch:  # SameObjectPairs: the second view from the partner cutout (no negatives to mask)
-            return augment(x, g), augment(batch["x_pair"].to(x.device, dtype=x.dtype, non_blocking=True), g)
-        return augment(x, g), augment(x, g)
+        return _two_views(x, batch, augment, g)
 
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
         z = self.projector(self.encoder(torch.cat([x_a, x_b], dim=0)))
@@ -206,6 +219,50 @@ class SimSiamObjective(nn.Module):
         z_a, z_b = z.chunk(2, dim=0)
         p_a, p_b = p.chunk(2, dim=0)
         return simsiam_loss(p_a, p_b, z_a, z_b)
+
+
+class SwAVObjective(nn.Module):
+    """Encoder + projection head + K prototypes; ``forward(x_a, x_b)`` returns SwAV's loss (Caron et al. 2020).
+
+    The prototypes are a bias-free linear layer whose rows are L2-normalised in the forward pass (SwAV normalises
+    them in place after each step; here the gradient sees the normalisation, the scores are the same). With
+    ``freeze_steps`` > 0 their gradient is cut for the first that many training forward passes, which SwAV does
+    for its first epoch so that the codes of a random network do not drag them around. No negatives, so batches
+    of :class:`emkit.learn.pairs.SameObjectPairs` need no group masking: the second view is simply cut from the
+    partner cutout.
+    """
+
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 512, out_dim: int = 128, n_prototypes: int = 32,
+                 temperature: float = 0.1, epsilon: float = 0.05, sinkhorn_iters: int = 3, freeze_steps: int = 0):
+        super().__init__()
+        if n_prototypes < 2:
+            raise ValueError(f"SwAV needs >= 2 prototypes; got {n_prototypes}")
+        self.encoder = encoder
+        self.head = ProjectionHead(encoder.embed_dim, hidden_dim, out_dim)
+        self.prototypes = nn.Linear(out_dim, n_prototypes, bias=False)
+        self.temperature, self.epsilon = float(temperature), float(epsilon)
+        self.sinkhorn_iters, self.freeze_steps = int(sinkhorn_iters), int(freeze_steps)
+        self.register_buffer("forward_steps", torch.zeros((), dtype=torch.long))  # in the state dict: resumes
+
+    def make_inputs(self, x, batch, augment: EMAugment, g: torch.Generator):
+        return _two_views(x, batch, augment, g)
+
+    def scores(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, K)`` cosine similarities of projections ``z`` ``(N, out_dim)`` to the prototypes."""
+        w = self.prototypes.weight
+        if self.training and int(self.forward_steps) < self.freeze_steps:
+            w = w.detach()
+        # in float32 even under autocast: bf16 scores (3 significant digits) would be amplified 1/epsilon = 20x
+        # in the Sinkhorn exponent
+        with torch.autocast(z.device.type, enabled=False):
+            return F.normalize(z.float(), dim=1) @ F.normalize(w.float(), dim=1).t()
+
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+        s = self.scores(self.head(self.encoder(torch.cat([x_a, x_b], dim=0))))
+        if self.training:
+            self.forward_steps += 1
+        s_a, s_b = s.chunk(2, dim=0)
+        return swav_loss(s_a, s_b, self.temperature, self.epsilon, self.sinkhorn_iters)
 
 
 class SupervisedObjective(nn.Module):
@@ -683,7 +740,7 @@ def fit(objective: nn.Module, dataset: Dataset, cfg: TrainConfig | dict,
 
 def train_ssl(encoder: nn.Module, dataset: Dataset, cfg: TrainConfig | dict | None = None,
               augment: EMAugment | dict | str | None = None) -> pd.DataFrame:
-    """Self-supervised training of ``encoder`` (in place) with ``cfg.objective`` = "simclr" or "simsiam".
+    """Self-supervised training of ``encoder`` (in place) with ``cfg.objective`` = "simclr", "simsiam" or "swav".
 
     Returns the per-step history (see :func:`fit`). The embedding to export is ``encoder(x)`` (before the head).
     """
@@ -693,8 +750,11 @@ def train_ssl(encoder: nn.Module, dataset: Dataset, cfg: TrainConfig | dict | No
         obj = SimCLRObjective(encoder, cfg.proj_hidden, cfg.proj_dim, cfg.temperature, cfg.gather_negatives)
     elif kind == "simsiam":
         obj = SimSiamObjective(encoder, cfg.simsiam_dim, cfg.simsiam_pred_dim)
+    elif kind == "swav":
+        obj = SwAVObjective(encoder, cfg.proj_hidden, cfg.proj_dim, cfg.n_prototypes, cfg.temperature,
+                            cfg.swav_epsilon, cfg.sinkhorn_iters, cfg.freeze_prototypes_steps)
     else:
-        raise ValueError(f"train_ssl: objective must be simclr or simsiam, got {cfg.objective!r}")
+        raise ValueError(f"train_ssl: objective must be simclr, simsiam or swav, got {cfg.objective!r}")
     return fit(obj, dataset, cfg, augment)
 
 
