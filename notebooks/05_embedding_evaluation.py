@@ -593,17 +593,18 @@ pd.DataFrame(gpu["scale_up"]["paired_ratios"])
 #   6,000 and 16,000 steps). After aggregation within 10 µm the ratio is 0.97 (0.79–1.23). View pairs trained as
 #   long reach 0.529, a ratio of 1.05 (0.92–1.22): given enough steps, the book's own recipe clears the
 #   per-synapse target on this world too. On the `large` world, view pairs trained for 16,000 steps reach 0.601
-#   against 0.622 for the reference, a ratio of 0.97 (0.88–1.05), up from 0.84 at 6,000 steps. The silhouettes do
-#   not follow. By transmitter, the neuron-pair one only reaches 0.074 and the view-pair one 0.030 (0.033 on
-#   `large`), and the neuron-pair R² of the telling parameters stays at 0.68.
+#   against 0.622 for the reference, a ratio of 0.97 (0.88–1.05), up from 0.84 at 6,000 steps, and neuron pairs
+#   0.657, a ratio of 1.06 (0.98–1.14). The silhouettes do not follow. By transmitter, the neuron-pair one only
+#   reaches 0.074 (0.073 on `large`) and the view-pair one 0.030 (0.033), and the neuron-pair R² of the telling
+#   parameters stays at 0.68 (0.76 on `large`).
 # - **Neuron pairs teach the encoder to cluster neurons.** What keeps growing is the neuron-pair silhouette *by
 #   presynaptic neuron*: −0.05 at 1,500 steps, 0.05–0.06 at 6,000 and 0.13 at 16,000, now above the silhouette by
-#   transmitter (on the `large` world, with twice as many neurons, it is −0.02 at 6,000 steps). The positives
-#   teach the encoder what a neuron's synapses share, and that includes the neuron's own idiosyncrasy, so the
-#   embedding comes to cluster neurons within each transmitter rather than the transmitters. View-pair and
-#   supervised embeddings stay near or below zero by neuron (−0.09 to 0.01). Along the way the neuron-pair
-#   encoder drops the in-plane axis (R² 0.18 at 16,000 steps, from 0.47–0.50 at 6,000): a neuron's synapses point
-#   every which way.
+#   transmitter (on the `large` world, with twice as many neurons, it is −0.02 at 6,000 steps and 0.04 at
+#   16,000). The positives teach the encoder what a neuron's synapses share, and that includes the neuron's own
+#   idiosyncrasy, so the embedding comes to cluster neurons within each transmitter rather than the transmitters.
+#   View-pair and supervised embeddings stay near or below zero by neuron (−0.09 to 0.01). Along the way the
+#   neuron-pair encoder drops the in-plane axis (R² 0.18 at 16,000 steps, from 0.47–0.50 at 6,000): a neuron's
+#   synapses point every which way.
 #
 # Six thousand steps took 13–18 minutes on this shared CPU and 16,000 steps 35–38, more than the default profile
 # can spend on one chapter. So the book keeps view pairs, seed 003's recipe, which the rest of this chapter

@@ -184,9 +184,10 @@ def sinkhorn_knopp(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int = 3
     Returns
     -------
     (B, K) float32 tensor, no gradient
-        Each row sums to 1 (a distribution over prototypes). Up to the last row normalisation, each column sums
-        to B / K: the batch is spread evenly over the prototypes, which is what prevents the trivial solution of
-        one cluster for everything. Under ``torch.distributed`` the column sums run over the global batch.
+        Each row sums to 1 exactly (a distribution over prototypes). Each column sums to B / K once the
+        alternation has converged, and roughly so after SwAV's three iterations: the batch is spread evenly over
+        the prototypes, which rules out the trivial solution of one cluster for everything. Under
+        ``torch.distributed`` B is the global batch and the column sums run over every rank's rows.
     """
     if scores.ndim != 2:
         raise ValueError(f"scores must be (B, K); got {tuple(scores.shape)}")
