@@ -16,6 +16,8 @@ A GPU machine often cannot read the world (no network, no cloud-volume), so the 
     python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --pairs neuron --modes ssl --out /tmp/res_pairs
     # SwAV (prototypes and Sinkhorn codes, emkit.learn.losses.swav_loss) instead of SimCLR
     python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --objective swav --modes ssl --out /tmp/res_swav
+    # for scale: the same encoder untrained (its seed-0 initial weights)
+    python benchmarks/gpu_full_ssl.py run /tmp/cubes.npz --modes untrained --out /tmp/res_untrained
     # back here: intervals over test neurons, the paired ratio, and what the embeddings hold
     .venv/bin/python benchmarks/gpu_full_ssl.py judge --ssl /tmp/res/ssl.npy --sup /tmp/res/supervised.npy --holds
 
@@ -33,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
@@ -139,6 +142,8 @@ def run(args) -> None:
                                                     augment=aug, objective=args.objective,
                                                     n_prototypes=args.prototypes, swav_epsilon=args.swav_epsilon,
                                                     freeze_prototypes_steps=args.freeze_prototypes))
+        elif mode == "untrained":  # for scale: the same encoder with its initial weights (seed --seed), no steps
+            hist = pd.DataFrame({"loss": [], "samples_per_s": []})
         else:  # the supervised reference: the same encoder on the central views of the training neurons
             train_views = PackedCubes(npz, rows=npz["train_idx"], view_vox=VIEW_VOX)
             sup = {**common, "max_steps": args.sup_steps or args.steps, "batch_size": args.sup_batch_size or
@@ -201,7 +206,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="train, embed and evaluate from a packed file")
     r.add_argument("cubes")
     r.add_argument("--out", required=True)
-    r.add_argument("--modes", nargs="+", default=["ssl", "supervised"], choices=["ssl", "supervised"])
+    r.add_argument("--modes", nargs="+", default=["ssl", "supervised"], choices=["ssl", "supervised", "untrained"])
     r.add_argument("--encoder", default="resnet18")
     r.add_argument("--width-mult", type=float, default=1.0)
     r.add_argument("--steps", type=int, default=3000)
