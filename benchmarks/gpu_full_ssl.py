@@ -164,7 +164,13 @@ def run(args) -> None:
                  batch=args.batch_size if mode == "ssl" else (args.sup_batch_size or args.batch_size),
                  amp=args.amp, train_s=round(train_s, 1), samples_per_s=round(float(sps), 1),
                  embed_s=round(embed_s, 1), loss_first10=round(float(hist["loss"].iloc[:10].mean()), 3),
-                 loss_last10=round(float(hist["loss"].iloc[-10:].mean()), 3), **_evaluate(X, npz))
+                 loss_last10=round(float(hist["loss"].iloc[-10:].mean()), 3), **_evaluate(X, npz),
+                 seed=args.seed, lr=args.lr)
+        if mode == "ssl":  # what was trained, so that a results.json names its own recipe
+            r.update(objective=args.objective, pairs=args.pairs)
+            r.update({"simclr": dict(temperature=args.temperature), "simsiam": {},
+                      "swav": dict(prototypes=args.prototypes, swav_epsilon=args.swav_epsilon,
+                                   freeze_prototypes=args.freeze_prototypes)}[args.objective])
         results[mode] = r
         print(json.dumps(r), flush=True)
     if {"ssl", "supervised"} <= set(results):

@@ -119,10 +119,13 @@ def test_resnet18_step_on_64_cube_in_bf16_channels_last():
     assert np.isfinite(hist["loss"]).all()
 
 
-def test_torchrun_entry_point_on_one_gpu(tmp_path):
+@pytest.mark.parametrize("objective", ["simclr", "swav"])
+def test_torchrun_entry_point_on_one_gpu(tmp_path, objective):
+    # one NCCL rank: the process group, DDP, and the cross-rank gathers (NT-Xent) and sums (Sinkhorn) on CUDA
     cfg = {
-        "train": dict(objective="simclr", batch_size=4, max_steps=3, proj_hidden=16, proj_dim=8, progress=False,
-                      device="cuda", amp="bf16", channels_last=True, checkpoint_dir=str(tmp_path / "ck")),
+        "train": dict(objective=objective, n_prototypes=4, batch_size=4, max_steps=3, proj_hidden=16, proj_dim=8,
+                      progress=False, device="cuda", amp="bf16", channels_last=True,
+                      checkpoint_dir=str(tmp_path / "ck")),
         "model": dict(TINY),
         "data": {"kind": "random", "n": 16, "shape": [2, 8, 16, 16]},
         "save_encoder": str(tmp_path / "enc.pt"),
