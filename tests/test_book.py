@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jupytext
@@ -77,6 +78,18 @@ def test_recorder_writes_and_pages_render(tmp_path):
         "data": {"digest": "d1", "datasets": {}}, "host": {}}
     prov = book.render_provenance(manifest)
     assert "`abc123`" in prov and "| 01_data | ok | 1.5 |" in prov and "| torch | 2.13.0 |" in prov
+    manifest["host"] = {"platform": "Linux", "cpus": 2, "cpu_model": "AMD EPYC", "cpu_capability": "AVX2"}
+    assert "2 CPUs (AMD EPYC; torch's CPU kernels: AVX2)" in book.render_provenance(manifest)
+
+
+def test_host_names_the_processor_and_the_kernels_torch_uses():
+    import torch
+
+    host = book._host()
+    assert host["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and host["cpu_capability"]
+    assert host["cpus"] == os.cpu_count()
+    if Path("/proc/cpuinfo").exists():
+        assert host["cpu_model"] and host["cpu_model"] in Path("/proc/cpuinfo").read_text()
 
 
 def _write_notebook(path: Path, cells: list[str]) -> Path:

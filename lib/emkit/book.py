@@ -153,12 +153,27 @@ def data_fingerprint(data_dir: Path | None = None) -> dict:
     return {"data_dir": str(data_dir), "datasets": datasets, "digest": overall}
 
 
+def _cpu_model() -> str | None:
+    """The processor's name from /proc/cpuinfo (Linux), else ``platform.processor()``; None when neither says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def _host() -> dict:
-    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    # the CPU model and the vector instructions torch's kernels use (AVX2, AVX512, ...) are recorded because the
+    # book's timings and even its trained numbers differ between processors (oneDNN picks other kernels)
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "cpu_model": _cpu_model()}
     try:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:  # the runner itself does not need torch
         info["cuda"] = None
@@ -369,7 +384,9 @@ def render_provenance(manifest: dict) -> str:
         f"- **git commit**: `{commit}`{dirty}",
         f"- **data fingerprint**: `{manifest.get('data', {}).get('digest')}` "
         f"({', '.join(f'{k}: `{v}`' for k, v in manifest.get('data', {}).get('datasets', {}).items()) or 'none'})",
-        f"- **host**: {manifest.get('host', {}).get('platform')}, {manifest.get('host', {}).get('cpus')} CPUs, "
+        f"- **host**: {manifest.get('host', {}).get('platform')}, {manifest.get('host', {}).get('cpus')} CPUs "
+        f"({manifest.get('host', {}).get('cpu_model') or 'model unknown'}; torch's CPU kernels: "
+        f"{manifest.get('host', {}).get('cpu_capability') or 'unknown'}), "
         f"Python {manifest.get('host', {}).get('python')}, GPU: {manifest.get('host', {}).get('cuda') or 'none'}",
         f"- **total notebook wall time**: {manifest.get('total_wall_s')} s",
         "",
