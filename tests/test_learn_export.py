@@ -34,6 +34,22 @@ def test_embed_shapes_ids_and_eval_mode():
                                rtol=1e-5, atol=1e-6)
 
 
+
+def test_embed_channels_last_converts_the_encoder_and_agrees_with_contiguous():
+    torch.manual_seed(0)
+    enc = build_encoder("slim", 1, widths=(4, 8, 8, 16))
+    ds = RandomCutoutDataset(n=5, shape=(1, 8, 16, 16))
+    plain = embed(enc, ds, batch_size=2, progress=False)
+    # a kernel with several input channels and a spatial extent: for (C_out, 1, ...) both layouts coincide
+    conv = next(m for m in enc.modules() if isinstance(m, torch.nn.Conv3d) and m.in_channels > 1
+                and m.kernel_size[-1] > 1)
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    fast = embed(enc, ds, batch_size=2, progress=False, channels_last=True)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)  # the weights too, not only the batch
+    assert fast["id"].tolist() == plain["id"].tolist()
+    np.testing.assert_allclose(fast.iloc[:, 1:].to_numpy(float), plain.iloc[:, 1:].to_numpy(float),
+                               rtol=1e-4, atol=1e-5)
+
 def _emb_df(n=5, d=4, seed=0):
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(rng.normal(size=(n, d)).astype(np.float32), columns=[f"emb_{i}" for i in range(d)])
