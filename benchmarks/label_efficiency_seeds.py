@@ -5,6 +5,8 @@ supervised recipe) with ``train_seed`` 0 .. n-1 on one world and one neuron spli
 linear-probe accuracy (10 % labels: mean of 5 draws; 100 %) with its 95 % cluster-bootstrap interval over test
 neurons, and for every (SSL, supervised) pair the ratio 10 %-label SSL probe / supervised 100 % probe with its paired
 interval (emkit.analysis.confidence). Prints figures; not a test. About 7 minutes per seed pair on 2 CPU cores.
+The defaults train 1,500 steps, the book's budget until 2026-11-23 (750 since); ``--ssl '{"steps": 750}'
+--supervised '{"steps": 750}'`` trains the current one.
 
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # trains 6 encoders, keeps embeddings
     .venv/bin/python benchmarks/label_efficiency_seeds.py 3 --dir /tmp/seeds   # again: re-reads them, trains nothing

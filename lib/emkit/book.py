@@ -374,6 +374,7 @@ def render_provenance(manifest: dict) -> str:
     git = manifest.get("git", {})
     commit = git.get("commit") or "not a git checkout"
     dirty = " (with uncommitted changes)" if git.get("dirty") else ""
+    host, data = manifest.get("host", {}), manifest.get("data", {})
     lines = [
         "# Provenance",
         "",
@@ -382,12 +383,11 @@ def render_provenance(manifest: dict) -> str:
         f"- **profile**: `{manifest.get('profile')}`",
         f"- **started**: {manifest.get('started')}",
         f"- **git commit**: `{commit}`{dirty}",
-        f"- **data fingerprint**: `{manifest.get('data', {}).get('digest')}` "
-        f"({', '.join(f'{k}: `{v}`' for k, v in manifest.get('data', {}).get('datasets', {}).items()) or 'none'})",
-        f"- **host**: {manifest.get('host', {}).get('platform')}, {manifest.get('host', {}).get('cpus')} CPUs "
-        f"({manifest.get('host', {}).get('cpu_model') or 'model unknown'}; torch's CPU kernels: "
-        f"{manifest.get('host', {}).get('cpu_capability') or 'unknown'}), "
-        f"Python {manifest.get('host', {}).get('python')}, GPU: {manifest.get('host', {}).get('cuda') or 'none'}",
+        f"- **data fingerprint**: `{data.get('digest')}` "
+        f"({', '.join(f'{k}: `{v}`' for k, v in data.get('datasets', {}).items()) or 'none'})",
+        f"- **host**: {host.get('platform')}, {host.get('cpus')} CPUs ({host.get('cpu_model') or 'model unknown'}; "
+        f"torch's CPU kernels: {host.get('cpu_capability') or 'unknown'}), "
+        f"Python {host.get('python')}, GPU: {host.get('cuda') or 'none'}",
         f"- **total notebook wall time**: {manifest.get('total_wall_s')} s",
         "",
         "## Notebooks",
