@@ -26,7 +26,7 @@
 #   rescaling: two views share the vesicle cloud's statistics but not every membrane's position, so the encoder
 #   cannot tell cubes apart by geometry alone, and vesicle size keeps its meaning.
 #
-# Other cheap changes did not help on that world (one run each of `benchmarks/ssl_recipes.py` or
+# Other cheap changes did not help on that world (one run each, at 1,500 steps, of `benchmarks/ssl_recipes.py` or
 # `benchmarks/gpu_full_ssl.py`; the README has the table): smaller views; stronger intensity changes, or none, or
 # no flips and quarter-turns; an NT-Xent temperature of 0.05, 0.2 or 0.5; batch 128 or 32 at the same number of
 # samples; AdamW at 3e-3; an encoder twice as wide; SimSiam instead of SimCLR (with AdamW, or with its paper's
