@@ -561,11 +561,11 @@ steps_table[["mode", "pairs", "steps", "n_runs", "probe10_mean", "probe100_mean"
 # time (750 since 2026-11-23). On the one GPU lent to us (an H100, 2026-11-22) we trained the full ResNet-18 (33 M
 # parameters) on the same world, split, views and augmentation, changing only the encoder, the batch (256 cubes) and
 # the number of steps. We also trained the supervised reference of that encoder with three seeds
-# (`benchmarks/gpu_full_ssl.py`), for 1,500 steps of batch 64 as in this chapter; its training loss has settled by
-# then (0.06). The GPU machine cannot read the world, so the cubes travelled as one file of 8-bit raw. On the CPU,
-# this chapter's 1,500-step recipe trained from that file stays within its seed-to-seed spread: a 10 %-label probe
-# of 0.444 (0.451 from the world itself), a silhouette of 0.002 (0.005), and a supervised reference of 0.495
-# (0.474–0.501 over seeds), which four times more steps left at 0.495. The table below is read back from
+# (`benchmarks/gpu_full_ssl.py`), for 1,500 steps of batch 64 as this chapter did then; its training loss has
+# settled by then (0.06). The GPU machine cannot read the world, so the cubes travelled as one file of 8-bit raw. On
+# the CPU, this chapter's 1,500-step recipe trained from that file stays within its seed-to-seed spread: a 10
+# %-label probe of 0.444 (0.451 from the world itself), a silhouette of 0.002 (0.005), and a supervised reference of
+# 0.495 (0.474–0.501 over seeds), which four times more steps left at 0.495. The table below is read back from
 # `book/measured/gpu_h100.json`.
 #
 # - **Longer training moves the SSL embedding the way the section on what each embedding holds asks.** The R² of
