@@ -72,7 +72,8 @@ def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device:
     amp : bf16 autocast on CUDA.
     channels_last : run the encoder in the ``torch.channels_last_3d`` memory format: converts ``encoder``'s weights
         in place (as training with ``channels_last`` does) and each batch. Converting the batch alone gave no gain;
-        both gave 1.2x the cutouts/s for the book's ResNet-10 at 1/4 width on a 2-core AVX2 CPU (fp32, 40x40x6).
+        both gave 1.2x the cutouts/s for the book's ResNet-10 at 1/4 width on a 2-core AVX2 CPU (fp32, 40x40x6;
+        ``benchmarks/profile_encoder.py``).
     skip_invalid : drop samples that are not valid (entirely outside the volume); their count is in
         ``attrs["n_invalid"]``.
     symmetries : {"none", "plane", "plane_z"}
