@@ -468,7 +468,8 @@ rec.table()
 # unless they say otherwise. The tables that this run prints are the current ones.
 
 # %%
-steps_record = json.loads((paths.measured_dir() / "gpu_h100.json").read_text())["default_profile_steps"]
+gpu = json.loads((paths.measured_dir() / "gpu_h100.json").read_text())  # the GPU record; later sections read it too
+steps_record = gpu["default_profile_steps"]
 print(f"{steps_record['device']} · {steps_record['date']}")
 steps_table = pd.DataFrame(steps_record["summary"]).merge(
     pd.DataFrame(steps_record["ratios"]), on=["pairs", "steps"], how="left")
@@ -588,7 +589,6 @@ steps_table[["mode", "pairs", "steps", "n_runs", "probe10_mean", "probe100_mean"
 # has not been run. So the GPU figures are a direction, not a pass of the targets.
 
 # %%
-gpu = json.loads((paths.measured_dir() / "gpu_h100.json").read_text())
 print(f"{gpu['device']} · {gpu['date']}")
 gpu_runs = pd.DataFrame(gpu["scale_up"]["runs"])
 gpu_runs[["run", "mode", "encoder", "steps", "batch", "train_s", "samples_per_s", "loss_last10", "probe10",
