@@ -6,7 +6,10 @@ This prints, on the machine it runs on:
 1. seconds per forward + backward pass of 128 views, with 1 and 2 threads, contiguous and ``channels_last_3d``;
 2. forward-only cutouts/s (what ``emkit.learn.export.embed`` does): contiguous, channels-last input only, and
    channels-last input and weights;
-3. the ``torch.profiler`` table of one such step, grouped by input shape, slowest operators first.
+3. the ``torch.profiler`` table of one such step, grouped by input shape, slowest operators first;
+4. the book's whole SimCLR step split into its parts, milliseconds each: the two augmented views of 64 cubes of
+   64x64x8 (``emkit.learn.augment``, the chapter's recipe), encoder + projection head + NT-Xent forward and backward,
+   and the AdamW update (random cubes: the parts' costs do not depend on the content).
 
     .venv/bin/python benchmarks/profile_encoder.py [--batch 128] [--repeats 6] [--rows 12]
 
@@ -21,7 +24,9 @@ import time
 
 import torch
 
+from emkit.learn.augment import jitter_crop, make_augment
 from emkit.learn.models import build_encoder
+from emkit.learn.train import SimCLRObjective
 
 VIEW = (6, 40, 40)  # (z, y, x) voxels of the book's views
 VOXEL_NM = (8.0, 8.0, 40.0)
@@ -91,6 +96,33 @@ def main(argv=None) -> int:
         channels_last(x_cl).pow(2).mean().backward()
     print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=args.rows,
                                                               max_name_column_width=30, max_shapes_column_width=70))
+
+    print("\n4. the book's SimCLR step (64 cubes of 64x64x8 -> 2 x 64 views of 40x40x6, channels-last), ms per part")
+    torch.manual_seed(0)
+    objective = SimCLRObjective(build_encoder("resnet10", in_channels=1, width_mult=0.25, voxel_size_nm=VOXEL_NM),
+                                temperature=0.1).to(memory_format=torch.channels_last_3d)
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=1e-3)
+    augment = make_augment({"preset": "simclr_em", "p_crop": 0.0, **jitter_crop((64, 64, 8), (40, 40, 6))})
+    cubes = torch.rand(64, 1, 8, 64, 64)
+    parts = {"augment (two views)": 0.0, "forward + backward": 0.0, "optimizer": 0.0}
+    for step in range(args.repeats + 1):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(step)
+            views = [v.contiguous(memory_format=torch.channels_last_3d) for v in (augment(cubes, g), augment(cubes, g))]
+        t1 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        objective(*views).backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        t3 = time.perf_counter()
+        if step:  # the first step warms up
+            for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+                parts[name] += 1000.0 * dt / args.repeats
+    total = sum(parts.values())
+    for name, ms in parts.items():
+        print(f"   {name:<22} {ms:6.1f} ms  ({100 * ms / total:.0f} %)")
+    print(f"   {'step':<22} {total:6.1f} ms  ({64 / total * 1000:.0f} cubes/s)")
     return 0
 
 
