@@ -564,8 +564,8 @@ steps_table[["mode", "pairs", "steps", "n_runs", "probe10_mean", "probe100_mean"
 # the number of steps. We also trained the supervised reference of that encoder with three seeds
 # (`benchmarks/gpu_full_ssl.py`), for 1,500 steps of batch 64 as this chapter did then; its training loss has
 # settled by then (0.06). The GPU machine cannot read the world, so the cubes travelled as one file of 8-bit raw. On
-# the CPU, this chapter's 1,500-step recipe trained from that file stays within its seed-to-seed spread: a 10
-# %-label probe of 0.444 (0.451 from the world itself), a silhouette of 0.002 (0.005), and a supervised reference of
+# the CPU, this chapter's 1,500-step recipe trained from that file stays within its seed-to-seed spread: a
+# 10 %-label probe of 0.444 (0.451 from the world itself), a silhouette of 0.002 (0.005), and a supervised reference of
 # 0.495 (0.474–0.501 over seeds), which four times more steps left at 0.495. The table below is read back from
 # `book/measured/gpu_h100.json`.
 #
