@@ -113,7 +113,7 @@ splits.split_summary(synapses, synapses["split"], "label", group_col="pre_root_i
 
 # %%
 metrics = evaluate.evaluate_embeddings(ssl, synapses, label_col="label", group_col="pre_root_id", split="split",
-                                       probe_repeats=probe_repeats, seed=seed)
+                                       probe_repeats=probe_repeats, seed=seed, n_jobs=-1)
 evaluate.metrics_table(metrics, targets={}).set_index("metric")[["value", "interval", "unit", "description"]]
 
 # %% [markdown]
@@ -158,7 +158,7 @@ evaluate.metrics_table(metrics, targets={}).set_index("metric")[["value", "inter
 spec = synapse_cube_spec(tuple(view_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
 centred = centred_on(synapses, cube_center)
 train_rows = centred[centred["split"] == "train"]
-views_all = CutoutDataset(world, centred, spec, cache=True)
+views_all = CutoutDataset(world, centred, spec, cache=True, in_memory=True)  # embedded six times: held in RAM
 views_train = CutoutDataset(world, train_rows, spec, cache=True, in_memory=True)
 
 
@@ -186,7 +186,7 @@ more_references = {f"supervised, seed {seed + r}": embed(train_reference(seed + 
 
 # the encoders end in a global average pool, so they embed any field of view: a wider one, centred alike
 context_spec = synapse_cube_spec(tuple(context_shape_vox), tuple(cube_voxel_nm), channels=tuple(channels))
-context_all = CutoutDataset(world, centred, context_spec, cache=True)
+context_all = CutoutDataset(world, centred, context_spec, cache=True, in_memory=True)
 ssl_encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cube_voxel_nm,
                             width_mult=width_mult)
 ssl_encoder.load_state_dict(torch.load(run / "encoder.pt", map_location="cpu", weights_only=True))
@@ -265,7 +265,7 @@ for name, table in representations.items():
     X = aligned_matrix(table)
     curve = evaluate.label_budget_curve(X, labels, train_idx, test_idx, fractions=(0.01, 0.1, 1.0), seed=seed,
                                         n_repeats=probe_repeats, groups=neurons, progress=False,
-                                        return_predictions=True)
+                                        return_predictions=True, n_jobs=-1)
     for fraction, draws in curve.groupby("label_fraction"):
         correct[name, fraction] = evaluate.draw_hits(draws)
         ci = confidence.accuracy_interval(correct[name, fraction], test_neurons, seed=seed)

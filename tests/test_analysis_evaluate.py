@@ -163,6 +163,13 @@ def test_label_budget_curve_returns_each_probes_test_predictions():
     np.testing.assert_allclose(hits.mean(axis=1), curve["accuracy"].iloc[:3])
     # the three 10 % draws differ, so their predictions do
     assert not np.array_equal(curve["y_pred"].iloc[0], curve["y_pred"].iloc[1])
+    # two worker processes give the same rows in the same order
+    parallel = ev.label_budget_curve(x, y, tr, te, fractions=(0.1, 1.0), n_repeats=3, groups=groups,
+                                     progress=False, return_predictions=True, n_jobs=2)
+    pd.testing.assert_frame_equal(parallel.drop(columns=["y_pred", "correct"]),
+                                  curve.drop(columns=["y_pred", "correct"]))
+    for a, b in zip(parallel["y_pred"], curve["y_pred"]):
+        np.testing.assert_array_equal(a, b)
     plain = ev.label_budget_curve(x, y, tr, te, fractions=(1.0,), progress=False)
     assert "y_pred" not in plain.columns
     with pytest.raises(ValueError, match="return_predictions"):

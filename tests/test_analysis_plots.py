@@ -136,6 +136,12 @@ def test_umap_plot_tiny():
     assert ax.get_xlabel() == "UMAP 1"
     # separable blobs stay separated in 2-D
     assert ev.silhouette(xy, y) > 0.5
+    # umap_plot switched numba's file cache on for umap's kernels; a second call finds none left to switch
+    from numba.core.caching import NullCache
+    import umap.umap_
+
+    assert not isinstance(umap.umap_.smooth_knn_dist._cache, NullCache)
+    assert plots.cache_umap_kernels() == 0
 
 
 def test_decodability_heatmap_writes_values_and_the_extra_row():

@@ -567,6 +567,7 @@ def label_budget_curve(
     n_repeats: int = 1,
     progress: bool = True,
     return_predictions: bool = False,
+    n_jobs: int | None = None,
     **probe_kwargs: Any,
 ) -> pd.DataFrame:
     """Linear-probe scores as the fraction of training labels shrinks (1 %, 10 %, 100 % by default).
@@ -579,6 +580,11 @@ def label_budget_curve(
         Add columns ``y_pred`` (each probe's predicted labels of the test rows, an array in ``test_idx`` order)
         and ``correct`` (the same rows, True where the prediction is the true label). :func:`draw_hits` stacks
         ``correct`` for :func:`emkit.analysis.confidence.accuracy_interval`.
+    n_jobs : int, optional
+        Fit the probes in this many processes (joblib; -1 = one per core; None or 1 = here, with a progress bar).
+        The results do not depend on it. On 2 cores, the 11 probes of 5 repeats on 1596 x 128 embeddings took
+        3.5-4.1 s in one process and 2.0-2.2 s in two, after the workers started (once, ~1.2 s): the all-labels
+        probe, which cross-validates C, is the longest and goes first.
 
     Other parameters are those of :func:`linear_probe`.
 
@@ -590,9 +596,23 @@ def label_budget_curve(
     """
     rows = []
     jobs = [(f, r) for f in fractions for r in range(n_repeats if f < 1 else 1)]
-    for f, r in tqdm(jobs, desc="label budget", disable=not progress or len(jobs) < 4):
-        res = linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r,
-                           return_predictions=return_predictions, **probe_kwargs)
+
+    def probe(f, r):
+        return linear_probe(emb, labels, train_idx, test_idx, label_fraction=f, seed=seed + r,
+                            return_predictions=return_predictions, **probe_kwargs)
+
+    if n_jobs in (None, 1):
+        results = [probe(f, r) for f, r in tqdm(jobs, desc="label budget", disable=not progress or len(jobs) < 4)]
+    else:
+        from joblib import Parallel, delayed
+
+        # the largest label fractions first: they take longest, and the others fill in beside them
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0])
+        done = Parallel(n_jobs=n_jobs)(delayed(probe)(*jobs[i]) for i in order)
+        results = [None] * len(jobs)
+        for i, res in zip(order, done):
+            results[i] = res
+    for (f, r), res in zip(jobs, results):
         keys = ["n_train", "n_test", "accuracy", "balanced_accuracy", "C", "C_choice"]
         row = {"label_fraction": f, "repeat": r, **{k: res[k] for k in keys}}
         if return_predictions:
@@ -961,6 +981,7 @@ def evaluate_embeddings(
     prefix: str = "emb_",
     seed: int = 0,
     progress: bool = True,
+    n_jobs: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every embedding metric in one call: the dictionary the book's notebooks record.
 
@@ -1002,6 +1023,8 @@ def evaluate_embeddings(
     seed : int
         Seed for every random draw.
     progress : bool
+    n_jobs : int, optional
+        Processes for the linear probes (:func:`label_budget_curve`); the metrics do not depend on it.
 
     Returns
     -------
@@ -1086,7 +1109,7 @@ def evaluate_embeddings(
                 split_desc = "stratified random split"
             tr, te = _resolve_split(parts, lt)
         curve = label_budget_curve(x, y, tr, te, fractions=label_fractions, seed=seed, n_repeats=probe_repeats,
-                                   progress=False, groups=groups, return_predictions=True)
+                                   progress=False, groups=groups, return_predictions=True, n_jobs=n_jobs)
         for f, draws in curve.groupby("label_fraction", sort=False):
             first = draws.iloc[0]
             pct = f"{100 * f:g}"

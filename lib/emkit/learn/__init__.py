@@ -7,6 +7,7 @@
 - :mod:`~emkit.learn.train`: the one training loop (CPU / GPU / DDP), ``train_ssl``, ``train_supervised``.
 - :mod:`~emkit.learn.export`: ``embed``, parquet storage, SegCLR radius aggregation.
 - :mod:`~emkit.learn.segclr`: reader for the published SegCLR CSV-in-ZIP embedding releases.
+- :mod:`~emkit.learn.allocator`: glibc malloc thresholds that make CPU training and embedding ~1.1-1.25x faster.
 
 Names are imported lazily (PEP 562) so that ``python -m emkit.learn.train`` does not import ``train`` twice.
 """

@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from emkit.io import store
+from .allocator import keep_freed_memory
 
 __all__ = ["embed", "emb_columns", "write_embeddings", "read_embeddings", "aggregate_embeddings", "SYMMETRIES"]
 
@@ -92,6 +93,8 @@ def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device:
         raise ValueError(f"symmetries must be one of {sorted(SYMMETRIES)}, got {symmetries!r}")
     transforms = SYMMETRIES[symmetries]
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # 1.2x the cutouts/s on CPU (emkit.learn.allocator: 52 -> 41 ms per batch of 64)
     was_training = encoder.training
     encoder.eval()
     encoder.to(dev)

@@ -223,7 +223,9 @@ def baseline_accuracy(root, n_splits: int = 5, seed: int = 0) -> dict:
     def run(splits):
         scores = []
         for tr, te in splits:
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000))
+            # newton-cg: the default world's 10 fits took 2 s instead of lbfgs's 15 s (which stopped 0.005 short of
+            # the optimum in the weights; neuron-split balanced accuracy 0.461 with lbfgs, 0.463 here)
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, solver="newton-cg"))
             clf.fit(X[tr], y[tr])
             scores.append(balanced_accuracy_score(y[te], clf.predict(X[te])))
         return float(np.mean(scores))
