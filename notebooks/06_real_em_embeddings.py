@@ -35,6 +35,7 @@ learning_rate = 1e-3
 temperature = 0.1
 seed = 0
 device = "auto"
+channels_last = True  # channels_last_3d memory format: GPU speed-up; on CPU (fp32) ~1.15x for the slim encoder
 projection = "umap"  # umap | pca (the quick profile uses pca: UMAP compiles for ~35 s per kernel)
 
 # %% tags=["remove-cell"]
@@ -86,7 +87,7 @@ print(f"{len(points)} cutouts from {points['root_id'].nunique()} neurons; field 
       f"{tuple(int(v) for v in 2 * half_extent_nm)} nm (x, y, z)")
 
 # %%
-cutouts = CutoutDataset(real, points, spec, cache=True, label_column="root_id")
+cutouts = CutoutDataset(real, points, spec, cache=True, label_column="root_id", in_memory=True)  # read every step
 fig = cutout_panels([cutouts[i * per_object]["x"].numpy() for i in range(4)], channel_names=spec.channels,
                     titles=[f"neuron {points['root_id'].iloc[i * per_object]}" for i in range(4)])
 rec.savefig(fig, "cutouts")
@@ -97,12 +98,13 @@ plt.show()
 
 # %%
 encoder = build_encoder(encoder_name, in_channels=spec.num_channels, voxel_size_nm=cutout_voxel_nm)
-untrained = embed(encoder, cutouts, batch_size=64)
+untrained = embed(encoder, cutouts, batch_size=64, channels_last=channels_last)
 run = paths.run_dir(f"ssl-{dataset}-s{seed}")
 history = train_ssl(encoder, cutouts, TrainConfig(
     objective="simclr", max_steps=steps, batch_size=batch_size, lr=learning_rate, warmup_steps=max(1, steps // 10),
-    temperature=temperature, seed=seed, device=device, augment="segclr", log_dir=str(run / "tensorboard")))
-trained = embed(encoder, cutouts, batch_size=64)
+    temperature=temperature, seed=seed, device=device, augment="segclr", channels_last=channels_last,
+    log_dir=str(run / "tensorboard")))
+trained = embed(encoder, cutouts, batch_size=64, channels_last=channels_last)
 write_embeddings(trained, run / "embeddings.parquet", model_id=f"simclr-{encoder_name}-{dataset}-s{seed}", spec=spec)
 
 # %%
