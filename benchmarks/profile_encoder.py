@@ -9,9 +9,11 @@ This prints, on the machine it runs on:
 3. the ``torch.profiler`` table of one such step, grouped by input shape, slowest operators first;
 4. the book's whole SimCLR step split into its parts, milliseconds each: the two augmented views of 64 cubes of
    64x64x8 (``emkit.learn.augment``, the chapter's recipe), encoder + projection head + NT-Xent forward and backward,
-   and the AdamW update (random cubes: the parts' costs do not depend on the content).
+   and the AdamW update (random cubes: the parts' costs do not depend on the content);
+5. with ``--compile`` only: the channels-last forward + backward of section 1 under ``torch.compile`` (Inductor),
+   seconds of the first (compiling) pass and per pass after it, against eager.
 
-    .venv/bin/python benchmarks/profile_encoder.py [--batch 128] [--repeats 6] [--rows 12]
+    .venv/bin/python benchmarks/profile_encoder.py [--batch 128] [--repeats 6] [--rows 12] [--compile]
 
 Compare figures within one run only: the machines are shared and noisy.
 """
@@ -57,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=128, help="views per pass (the book's SSL step: 128)")
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--rows", type=int, default=12, help="rows of the profiler table")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the encoder under torch.compile (needs a C++ compiler; about a minute to compile)")
     args = ap.parse_args(argv)
 
     print(f"torch {torch.__version__}, CPU kernels {torch.backends.cpu.get_cpu_capability()}, "
@@ -123,6 +127,20 @@ def main(argv=None) -> int:
     for name, ms in parts.items():
         print(f"   {name:<22} {ms:6.1f} ms  ({100 * ms / total:.0f} %)")
     print(f"   {'step':<22} {total:6.1f} ms  ({64 / total * 1000:.0f} cubes/s)")
+
+    if args.compile:
+        print(f"\n5. torch.compile (Inductor) of the channels-last encoder, forward + backward of {args.batch} views")
+        channels_last.train()
+        compiled = torch.compile(channels_last)
+        t0 = time.perf_counter()
+        compiled(x_cl).pow(2).mean().backward()
+        first = time.perf_counter() - t0
+        eager, fused = [], []
+        for _ in range(2):  # alternated, so that a slow spell of the machine hits both alike
+            eager.append(_step_seconds(channels_last, x_cl, args.repeats))
+            fused.append(_step_seconds(compiled, x_cl, args.repeats))
+        print(f"   first compiled pass {first:.1f} s; then eager {min(eager):.3f}-{max(eager):.3f} s, "
+              f"compiled {min(fused):.3f}-{max(fused):.3f} s per pass")
     return 0
 
 

@@ -86,7 +86,7 @@ def test_book_html_built_without_warnings(quick_book):
     out, manifest = quick_book
     html = out.parent / "_build" / "html"
     assert (html / "index.html").exists()
-    for page in ["intro", "provenance", "results", *EXPECTED]:
+    for page in ["intro", "ssl_study", "provenance", "results", *EXPECTED]:
         assert (html / f"{page}.html").exists(), page
     provenance = (html / "provenance.html").read_text()
     assert manifest["git"]["commit"] is None or manifest["git"]["commit"][:12] in provenance
