@@ -3,8 +3,8 @@ figures per run (train seconds, loss, linear-probe accuracy at 10 % / 100 % of t
 split, silhouette by transmitter, Hopkins). Prints figures; not a test. This is how the book's SSL recipe was chosen.
 
     # the book's default recipe: cubes on the presynaptic point, 40x40x6 views jittered inside 64x64x8 cubes
-    # (RECIPE keeps the 1,500 steps the book trained until 2026-11-23, at which the README's recipe rows were run;
-    # the book trains 750 since: "steps": 750)
+    # (RECIPE keeps the 1,500 steps the book trained until 2026-11-23, at which most recipe rows of
+    # book/ssl_study.md were run; the book trains 750 since: "steps": 750)
     .venv/bin/python benchmarks/ssl_recipes.py '{"mode": "ssl", "steps": 1500, "batch_size": 64}'
     # the supervised reference of the same encoder, on the central views
     .venv/bin/python benchmarks/ssl_recipes.py '{"mode": "supervised", "steps": 1500, "batch_size": 64,

@@ -27,13 +27,14 @@
 #   cannot tell cubes apart by geometry alone, and vesicle size keeps its meaning.
 #
 # Other cheap changes did not help on that world (one run each, at 1,500 steps, of `benchmarks/ssl_recipes.py` or
-# `benchmarks/gpu_full_ssl.py`; the README has the table): smaller views; stronger intensity changes, or none, or
-# no flips and quarter-turns; an NT-Xent temperature of 0.05, 0.2 or 0.5; batch 128 or 32 at the same number of
-# samples; AdamW at 3e-3; an encoder twice as wide; SimSiam instead of SimCLR (with AdamW, or with its paper's
-# SGD); and SwAV with 8 to 256 prototypes, which at these steps is no better than an untrained encoder (with the
-# full ResNet-18 and batches of 256 on a GPU it does learn: the next chapter's GPU section). Without
-# intensity changes the loss falls much lower (1.24 against 2.45) and the probe drops to 0.34: two views can then
-# be matched by their grey levels, the shortcut that colour jitter removes in SimCLR (Chen et al. 2020).
+# `benchmarks/gpu_full_ssl.py`; the table is on the page *The SSL targets, studied*): smaller views; stronger
+# intensity changes, or none, or no flips and quarter-turns; an NT-Xent temperature of 0.05, 0.2 or 0.5; batch 128
+# or 32 at the same number of samples; AdamW at 3e-3; an encoder twice as wide; SimSiam instead of SimCLR (with
+# AdamW, or with its paper's SGD); and SwAV with 8 to 256 prototypes, which at these steps is no better than an
+# untrained encoder (with the full ResNet-18 and batches of 256 on a GPU it does learn: the next chapter's GPU
+# section). Without intensity changes the loss falls much lower (1.24 against 2.45) and the probe drops to 0.34: two
+# views can then be matched by their grey levels, the shortcut that colour jitter removes in SimCLR (Chen et al.
+# 2020).
 #
 # Neurotransmitter labels are **never** used here: training sees only cubes.
 
