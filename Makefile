@@ -6,15 +6,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.emkit-installed
 PROFILE ?= default
+UV     := uv==0.13.9
 
 .PHONY: env book quick test test-fast lab clean-book clean
 
 env: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# The lock file goes in with uv, about twice as fast as pip on a fresh clone (tools/uv_index_args.py says how much
+# and hands uv the indexes pip is configured with); pip does it when uv cannot be had or fails. Bytecode is compiled
+# at install time because some machines set PYTHONDONTWRITEBYTECODE, and then every import would compile afresh.
+$(STAMP): requirements.txt pyproject.toml tools/uv_index_args.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@if $(BIN)/python -m pip install --quiet $(UV) && \
+	    $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode \
+	        $$($(BIN)/python tools/uv_index_args.py) -r requirements.txt; then \
+	    echo "installed requirements.txt with uv"; \
+	else \
+	    echo "uv failed or could not be installed; installing requirements.txt with pip (slower)"; \
+	    $(BIN)/python -m pip install --quiet -r requirements.txt; \
+	fi
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
