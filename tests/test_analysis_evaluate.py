@@ -10,6 +10,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from emkit.analysis import evaluate as ev
+from emkit.analysis import probes
 
 
 def blobs(n_per: int = 100, n_classes: int = 3, dim: int = 8, spread: float = 0.3, seed: int = 0):
@@ -214,15 +215,15 @@ def test_probe_chooses_its_l2_strength_on_the_labelled_rows_only():
 
 def test_probe_folds_keep_groups_whole_and_fall_back_when_classes_are_thin():
     x, y, groups = noisy_one_feature_problem()
-    folds = ev._probe_folds(y, groups, n_folds=3, seed=0)
+    folds = probes._probe_folds(y, groups, n_folds=3, seed=0)
     assert len(folds) == 3
     held_out = np.concatenate([val for _, val in folds])
     assert np.array_equal(np.sort(held_out), np.arange(len(y)))  # every row held out exactly once
     for train, val in folds:
         assert not set(groups[train]) & set(groups[val])  # no neuron on both sides
         assert set(y[train]) == {"a", "b"}
-    assert ev._probe_folds(np.array(["a", "a", "b"]), None, 3, 0) is None  # class b has one row
-    assert len(ev._probe_folds(y, None, 5, 0)) == 5
+    assert probes._probe_folds(np.array(["a", "a", "b"]), None, 3, 0) is None  # class b has one row
+    assert len(probes._probe_folds(y, None, 5, 0)) == 5
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -438,3 +439,17 @@ def test_nearest_neighbours_leave_out_the_query_and_its_group():
         ev.nearest_neighbours(x, [0], k=4, groups=groups)
     with pytest.raises(ValueError, match="row positions"):
         ev.nearest_neighbours(x, [5])
+
+
+def test_evaluate_reexports_each_metric_from_its_own_module():
+    from emkit.analysis import clustering, holds, inputs, retrieval
+
+    for module in (clustering, probes, retrieval, holds):
+        for name in module.__all__:
+            if name in ev.__all__:
+                assert getattr(ev, name) is getattr(module, name), f"evaluate.{name} is not {module.__name__}.{name}"
+    assert ev.embedding_matrix is inputs.embedding_matrix
+    exported = set(clustering.__all__) | set(probes.__all__) | set(retrieval.__all__) | set(holds.__all__)
+    missing = set(ev.__all__) - exported - {"embedding_matrix", "evaluate_embeddings", "metrics_table",
+                                            "DEFAULT_TARGETS"}
+    assert not missing, f"evaluate.__all__ names no module's export: {sorted(missing)}"

@@ -244,3 +244,13 @@ def test_emkit_cli_train_then_embed(tmp_path):
     sym = read_embeddings(out_sym)
     assert json.loads(sym.attrs["spec"])["symmetries"] == "plane_z"
     assert not np.allclose(sym.filter(like="emb_").to_numpy(), df.filter(like="emb_").to_numpy())
+
+
+def test_train_reexports_the_objectives_and_batch_helpers_it_was_split_from():
+    from emkit.learn import batches, objectives, train
+
+    for module in (objectives, batches):
+        for name in module.__all__:
+            if name in train.__all__:
+                assert getattr(train, name) is getattr(module, name), f"train.{name} is not {module.__name__}.{name}"
+    assert {"SimCLRObjective", "SwAVObjective", "collate_cutouts", "RandomCutoutDataset"} <= set(train.__all__)

@@ -1,4 +1,5 @@
-"""Evaluation of embeddings: metrics (:mod:`.evaluate`), leakage-free splits (:mod:`.splits`), confidence intervals
+"""Evaluation of embeddings: metrics (:mod:`.evaluate`, the one call, over :mod:`.clustering`, :mod:`.probes`,
+:mod:`.retrieval`, :mod:`.holds` and :mod:`.inputs`), leakage-free splits (:mod:`.splits`), confidence intervals
 over test groups (:mod:`.confidence`), figures (:mod:`.plots`).
 
 Typical notebook use::

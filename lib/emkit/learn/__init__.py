@@ -4,6 +4,8 @@
 - :mod:`~emkit.learn.losses`: NT-Xent (SimCLR), SimSiam, SwAV (swapped prediction with Sinkhorn-Knopp codes).
 - :mod:`~emkit.learn.augment`: batched, device-side EM augmentations.
 - :mod:`~emkit.learn.pairs`: SegCLR-style positive pairs (two cutouts of one object).
+- :mod:`~emkit.learn.objectives`: SimCLR, SimSiam, SwAV and supervised objectives (encoder + heads -> loss).
+- :mod:`~emkit.learn.batches`: collating cutout samples, dropping invalid ones, a random dataset for tests.
 - :mod:`~emkit.learn.train`: the one training loop (CPU / GPU / DDP), ``train_ssl``, ``train_supervised``.
 - :mod:`~emkit.learn.export`: ``embed``, parquet storage, SegCLR radius aggregation.
 - :mod:`~emkit.learn.segclr`: reader for the published SegCLR CSV-in-ZIP embedding releases.

@@ -29,7 +29,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from emkit.io import store
+
 from .allocator import keep_freed_memory
+from .batches import collate_cutouts, sample_valid
 
 __all__ = ["embed", "emb_columns", "write_embeddings", "read_embeddings", "aggregate_embeddings", "SYMMETRIES"]
 
@@ -87,8 +89,6 @@ def embed(encoder: nn.Module, dataset: Dataset, batch_size: int = 32, *, device:
     -------
     DataFrame with ``id`` (int64) and ``emb_0 .. emb_{d-1}`` (float32), in dataset order.
     """
-    from .train import collate_cutouts, sample_valid  # late import: train imports heavier things
-
     if symmetries not in SYMMETRIES:
         raise ValueError(f"symmetries must be one of {sorted(SYMMETRIES)}, got {symmetries!r}")
     transforms = SYMMETRIES[symmetries]
