@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
     from emkit.cutouts import CutoutDataset, synapse_cube_spec
     from emkit.io.datasets import open_dataset
-    from emkit.io.tables import centred_on
+    from emkit.io.points import centred_on
     from emkit.learn.train import collate_cutouts
 
     world = open_dataset("synthetic", size=args.size, seed=args.seed)

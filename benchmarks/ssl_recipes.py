@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 from emkit.analysis import evaluate, splits
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
-from emkit.io.tables import centred_on, synapse_axis
+from emkit.io.points import centred_on, synapse_axis
 from emkit.learn.augment import centre_crop, jitter_crop
 from emkit.learn.export import embed
 from emkit.learn.models import build_encoder

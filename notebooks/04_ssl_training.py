@@ -90,7 +90,7 @@ from emkit import paths
 from emkit.analysis import plots
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
-from emkit.io.tables import centred_on
+from emkit.io.points import centred_on
 from emkit.learn.augment import jitter_crop
 from emkit.learn.export import embed, write_embeddings
 from emkit.learn.models import build_encoder

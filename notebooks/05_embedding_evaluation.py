@@ -75,7 +75,7 @@ from emkit import paths, viz
 from emkit.analysis import confidence, evaluate, plots, splits
 from emkit.cutouts import CutoutDataset, synapse_cube_spec
 from emkit.io.datasets import open_dataset
-from emkit.io.tables import centred_on
+from emkit.io.points import centred_on
 from emkit.learn.export import aggregate_embeddings, embed, read_embeddings
 from emkit.learn.models import build_encoder
 from emkit.learn.train import TrainConfig, train_supervised
@@ -330,7 +330,7 @@ for name, short in [("SSL (SimCLR)", "ssl"), ("supervised", "supervised")]:
 # A probe can classify from a few directions of an embedding while the rest of it varies with other things, and
 # then the classes do not form clusters. The synthetic world knows what else there is. For every synapse it knows
 # the nine transmitter parameters its neuron drew, and the synapse's orientation (the unit vector from the
-# presynaptic to the postsynaptic point, `emkit.io.tables.synapse_axis`). A ridge regression on each embedding,
+# presynaptic to the postsynaptic point, `emkit.io.points.synapse_axis`). A ridge regression on each embedding,
 # cross-validated over whole neurons, gives the share of each quantity's variance that is linearly present (R²,
 # `emkit.analysis.evaluate.decodability`). The last row is each parameter's class share of variance (η²,
 # `emkit.analysis.evaluate.class_variance_share`): how much that parameter tells the transmitters apart.

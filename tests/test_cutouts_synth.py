@@ -53,7 +53,7 @@ def test_synthetic_cache_key_includes_world_params(synth, tmp_path):
 
 
 def test_cubes_centred_on_the_presynaptic_point_sit_in_the_presynaptic_object(synth):
-    from emkit.io.tables import centred_on
+    from emkit.io.points import centred_on
 
     ds, syn = synth
     syn = centred_on(syn.iloc[:12].reset_index(drop=True), "pre")

@@ -105,7 +105,7 @@ def test_synthetic_opens_existing_world(data_dir):
     assert ds.points("mitochondria")["label"].tolist() == ["round", "elongated", "round"]
     raw = ds.table("synapses")
     assert list(raw["ctr_pt_position"].iloc[0]) == [4, 10, 2]
-    from emkit.io.tables import check_points
+    from emkit.io.points import check_points
 
     assert check_points(syn, vol).all()
     text = ds.describe()

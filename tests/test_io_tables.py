@@ -142,7 +142,7 @@ def test_check_points_required_columns_and_without_volume():
         T.check_points(pts, _volume(), name="cells", required=("root_id",))
     assert T.check_points(pts.assign(root_id=[5, 6]), _volume(), required=("root_id",)).all()
     cave = pd.DataFrame({"id": [1], "ctr_pt_position": [[1, 2, 3]]})
-    with pytest.raises(ValueError, match="missing column.*convert with emkit.io.tables.to_points"):
+    with pytest.raises(ValueError, match="missing column.*convert with emkit.io.points.to_points"):
         T.check_points(cave)
     with pytest.raises(ValueError, match=r"row 1 \(id=2\): z_nm is nan"):
         T.check_points(pts.assign(z_nm=[1.0, np.nan]))
@@ -297,3 +297,12 @@ def test_synapse_axis_is_the_unit_pre_to_post_vector_and_names_bad_rows():
         T.synapse_axis(syn)
     with pytest.raises(ValueError, match="missing column"):
         T.synapse_axis(syn.drop(columns=["post_z_nm"]))
+
+
+def test_tables_reexports_the_point_schema_from_emkit_io_points():
+    from emkit.io import points, tables
+
+    for name in points.__all__:
+        if name in tables.__all__:
+            assert getattr(tables, name) is getattr(points, name), f"tables.{name} is not points.{name}"
+    assert {"to_points", "check_points", "centred_on", "validate_points"} <= set(tables.__all__)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from emkit.io.tables import check_points
+from emkit.io.points import check_points
 
 from .spec import CutoutSpec
 

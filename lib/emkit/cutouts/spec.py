@@ -181,7 +181,7 @@ def synapse_cube_spec(
     """Three-channel synapse cube: raw, presynaptic-side mask, cleft mask (the synapse SimCLR seed, seed 003).
 
     The cube is centred on ``x_nm, y_nm, z_nm`` of the synapse table: the cleft centre, or the presynaptic point
-    after :func:`emkit.io.tables.centred_on`. The presynaptic side is the ``pre_root_id`` object of the cells layer
+    after :func:`emkit.io.points.centred_on`. The presynaptic side is the ``pre_root_id`` object of the cells layer
     when the table gives partners, else the cells segment touching the cleft that overlaps the vesicles layer most.
     Output (C, z, y, x) per synapse.
 

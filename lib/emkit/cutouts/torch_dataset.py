@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from emkit.io.tables import check_points
+from emkit.io.points import check_points
 
 from .cache import as_cache, dataset_cache_name
 from .engine import _compute_batch, _Context, _roles_for, extract_cutouts
@@ -144,11 +144,11 @@ def dataset_from_descriptor(dataset: str = "synthetic", table: str = "synapses",
     label_column, cache, in_memory
         See :class:`CutoutDataset`.
     center : {"cleft", "pre", "post"}
-        Where synapse cutouts are centred (:func:`emkit.io.tables.centred_on`); ``pre`` puts the vesicle cloud
+        Where synapse cutouts are centred (:func:`emkit.io.points.centred_on`); ``pre`` puts the vesicle cloud
         in the middle.
     """
     from emkit.io.datasets import open_dataset
-    from emkit.io.tables import centred_on
+    from emkit.io.points import centred_on
 
     from .spec import object_spec, soma_spec, synapse_cube_spec
 

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from emkit.io.tables import to_points
+from emkit.io.points import to_points
 
 __all__ = [
     "get_client",

@@ -43,6 +43,7 @@ import pandas as pd
 import yaml
 
 from emkit import paths
+from emkit.io import points as _points
 from emkit.io import tables as _tables
 from emkit.io.volumes import Volume, open_volume, parse_uri
 
@@ -304,7 +305,7 @@ class Dataset:
         vs = np.asarray(spec.get("voxel_size_nm", self.voxel_size_nm), dtype=float)
         if fmt == "cave":
             df = _tables.read_table(spec["path"])
-            return _tables.to_points(df, vs, spec["point"], position_units=spec.get("position_units", "voxels"),
+            return _points.to_points(df, vs, spec["point"], position_units=spec.get("position_units", "voxels"),
                                      label_col=spec.get("label"), name=f"{self.name}.{name}", **opts)
         if fmt == "cave_query":
             from emkit.io import cave
@@ -316,7 +317,7 @@ class Dataset:
             df = _tables.read_table(spec["path"])
             if spec.get("label") and "label" not in df.columns:
                 df = df.assign(label=df[spec["label"]])
-            return _tables.validate_points(df, f"{self.name}.{name}")
+            return _points.validate_points(df, f"{self.name}.{name}")
         if fmt == "synister":
             return _tables.read_synister(spec["path"], **opts)
         if fmt in ("nt_bbox", "navis_connectors", "flywire_hemibrain_meta", "flywire_non_neurons") \

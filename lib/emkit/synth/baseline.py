@@ -161,7 +161,7 @@ def known_quantities(root, synapses: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame, one row per row of ``synapses`` in its order (index reset): the nine parameters of
     :func:`generative_features` (log, standardised, unitless) and the synapse axis (unit pre→post vector,
-    :func:`emkit.io.tables.synapse_axis`) as ``axis x``, ``axis y`` and ``|axis z|`` (the sign of z depends on the
+    :func:`emkit.io.points.synapse_axis`) as ``axis x``, ``axis y`` and ``|axis z|`` (the sign of z depends on the
     cutting direction, so only its size is kept).
 
     Raises
@@ -169,7 +169,7 @@ def known_quantities(root, synapses: pd.DataFrame) -> pd.DataFrame:
     ValueError
         A synapse id that the world does not know.
     """
-    from emkit.io.tables import synapse_axis
+    from emkit.io.points import synapse_axis
 
     from .params import NT_PARAM_KEYS
 
