@@ -15,12 +15,14 @@ env: $(STAMP)
 # The lock file goes in with uv, about twice as fast as pip on a fresh clone (tools/uv_index_args.py says how much
 # and hands uv the indexes pip is configured with); pip does it when uv cannot be had or fails. Bytecode is compiled
 # at install time because some machines set PYTHONDONTWRITEBYTECODE, and then every import would compile afresh.
+# If pip's indexes cannot be read, uv is not run at all: alone it would fetch torch's CUDA build from PyPI.
 $(STAMP): requirements.txt pyproject.toml tools/uv_index_args.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@if $(BIN)/python -m pip install --quiet $(UV) && \
+	    uv_index_args="$$($(BIN)/python tools/uv_index_args.py)" && \
 	    $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode \
-	        $$($(BIN)/python tools/uv_index_args.py) -r requirements.txt; then \
+	        $$uv_index_args -r requirements.txt; then \
 	    echo "installed requirements.txt with uv"; \
 	else \
 	    echo "uv failed or could not be installed; installing requirements.txt with pip (slower)"; \
