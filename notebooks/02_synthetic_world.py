@@ -122,9 +122,10 @@ plt.show()
 # ## How hard is it? A hand-made baseline against the difficulty knob
 #
 # The baseline (`emkit.synth.baseline`): intensity percentiles, dark-pixel fractions and vesicle-scale blob
-# responses of a 512 × 512 × 360 nm box around each synapse, and a logistic regression, scored by balanced accuracy
-# under a **neuron split** (no neuron in both train and test) and, for contrast, a random synapse split. The gap
-# between the two is the leak that synister's split design removes.
+# responses (the Laplacian of Gaussian of each section at five scales) of two 384 × 384 × 200 nm boxes, one on the
+# cleft and one on the vesicle cloud of each synapse, and a logistic regression, scored by balanced accuracy under a
+# **neuron split** (no neuron in both train and test) and, for contrast, a random synapse split. The gap between the
+# two is the leak that synister's split design removes.
 
 # %%
 book_world = baseline_accuracy(world.root, seed=seed)

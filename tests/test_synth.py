@@ -250,12 +250,32 @@ def test_baseline_above_chance_on_neuron_split(world):
     assert r["neuron_split"] > r["chance"] + 0.08, r
 
 
+def test_section_log_is_the_2d_laplacian_of_gaussian_of_each_section():
+    from scipy import ndimage
+
+    from emkit.synth.baseline import section_log
+
+    stack = np.random.default_rng(0).normal(size=(3, 2, 40, 36)).astype(np.float32)  # (N, z, y, x)
+    for sigma in (1.4, 3.2):
+        per_section = np.stack([[ndimage.gaussian_laplace(section, sigma) for section in cutout] for cutout in stack])
+        np.testing.assert_allclose(section_log(stack, sigma), per_section, atol=1e-5)
+    # a dark disc of radius r answers most strongly (positive, at its centre) near sigma = r / sqrt(2) (Lindeberg)
+    yy, xx = np.mgrid[:64, :64]
+    sigmas = (1.4, 1.9, 2.5, 3.2, 4.5)
+    for radius, best in ((2, 1.4), (6, 4.5)):  # r / sqrt(2) = 1.41 and 4.24
+        disc = np.where((yy - 32) ** 2 + (xx - 32) ** 2 <= radius ** 2, -1.0, 0.0)[None, None]
+        responses = [section_log(disc, s)[0, 0, 32, 32] * s ** 2 for s in sigmas]
+        assert min(responses) > 0 and sigmas[int(np.argmax(responses))] == best, responses
+
+
 def test_synapse_features_are_cached_with_the_world_fingerprint(world, monkeypatch):
     from emkit.synth.baseline import synapse_features
 
     fresh, syn = synapse_features(world, cache=False)
     first, _ = synapse_features(world)  # computes and stores
-    stored = world / "derived" / "synapse_features_xy24_z2.npz"
+    from emkit.synth.baseline import FEATURES_VERSION
+
+    stored = world / "derived" / f"synapse_features_v{FEATURES_VERSION}_xy24_z2.npz"
     assert stored.exists()
     np.testing.assert_array_equal(first, fresh)
     fingerprint = (world / "COMPLETE").read_text().strip()

@@ -99,7 +99,8 @@ MITO_CLASSES: dict[str, dict] = {
 
 # Difficulty: 0 = the class table as written (maximal separability), 1 = every class equal to the mean.
 # DEFAULT_DIFFICULTY was chosen with emkit.synth.baseline (see its docstring for the measured table): at 0.2 the
-# hand-made baseline reaches ~0.44 balanced accuracy on a neuron split of a small world (6 classes, chance 0.167).
+# hand-made baseline reached ~0.44 balanced accuracy on a neuron split of a small world (6 classes, chance 0.167);
+# 0.51 since its blob responses are the true Laplacian of Gaussian (2026-11-23), where the difficulty stayed.
 DEFAULT_DIFFICULTY = 0.2
 
 # Nuisance: per-neuron idiosyncrasy (relative s.d. of each NT parameter, drawn once per presynaptic neuron,
