@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -93,10 +95,10 @@ def test_host_names_the_processor_and_the_kernels_torch_uses():
         assert host["cpu_model"] and host["cpu_model"] in Path("/proc/cpuinfo").read_text()
 
 
-def _write_notebook(path: Path, cells: list[str]) -> Path:
+def _write_notebook(path: Path, cells: list[str], parameters: str = "") -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    param = nbformat.v4.new_code_cell("profile = 'default'\nvalue = 1")
+    param = nbformat.v4.new_code_cell("profile = 'default'\nvalue = 1\n" + parameters)
     param.metadata["tags"] = ["parameters"]
     nb.cells = [param] + [nbformat.v4.new_code_cell(c) for c in cells]
     nbformat.write(nb, path)
@@ -211,3 +213,29 @@ def test_wall_time_counts_only_the_notebooks_run():
                               "06_real_em_embeddings": {"wall_s": 49.1}}, "total_wall_s": 344.6}
     assert book.wall_time(manifest, ["06_real_em_embeddings"]) == 49.1
     assert book.wall_time(manifest, list(manifest["notebooks"])) == 344.6
+
+
+def test_umap_warmup_starts_only_for_plans_that_draw_umap():
+    assert not book.uses_umap(book.load_plan("quick"))  # the quick profile projects with PCA
+    assert book.uses_umap(book.load_plan("default"))  # the evaluation and real-EM chapters draw UMAPs
+
+
+def test_runner_stops_a_warmup_still_running_when_the_notebooks_are_done(tmp_path, monkeypatch):
+    notebook = _write_notebook(tmp_path / "u.ipynb", ["z = 3"], parameters='projection = "umap"  # umap | pca')
+    plan = tmp_path / "plan.yaml"
+    started = []
+
+    def slow_warmup():
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))
+        return started[-1]
+
+    monkeypatch.setattr(book, "start_umap_warmup", slow_warmup)
+    # a planned "pca" overrides the notebook's default: no warm-up
+    plan.write_text(yaml.safe_dump({"notebooks": [
+        {"name": "u", "source": str(notebook), "parameters": {"quick": {"projection": "pca"}}}]}))
+    book.run_book("quick", book_dir=tmp_path / "b1", build=False, progress=False, plan_path=plan)
+    assert not started
+    # the notebook's default "umap": the warm-up starts, and is stopped when the book is done before it
+    plan.write_text(yaml.safe_dump({"notebooks": [{"name": "u", "source": str(notebook)}]}))
+    book.run_book("quick", book_dir=tmp_path / "b2", build=False, progress=False, plan_path=plan)
+    assert len(started) == 1 and started[0].poll() is not None
