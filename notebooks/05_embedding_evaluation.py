@@ -511,9 +511,11 @@ steps_table[["mode", "pairs", "steps", "n_runs", "probe10_mean", "probe100_mean"
 #   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep half of that while ignoring
 #   everything else in the image; the hand-made features, which classify well, do not come close either.
 # - **What the embeddings hold**: on the default world the SSL embedding holds the four most class-telling drawn
-#   parameters (dense-core fraction, T-bar strength, PSD thickness, vesicle density) at a mean R² of 0.40, about as
-#   well as the hand-made features (0.38), while the supervised embedding holds them at 0.71. The silhouettes
-#   follow: 0.01 and −0.01 for those two, 0.16 for the supervised one. Over training seeds 0–2 the SSL embedding
+#   parameters (dense-core fraction, T-bar strength, PSD thickness, vesicle density) at a mean R² of 0.40, the
+#   hand-made features at 0.57 (0.38 until 2026-11-23, when their blob responses became the true Laplacian of
+#   Gaussian) and the supervised embedding at 0.71. The silhouettes are 0.01, −0.00 and 0.16: holding the telling
+#   parameters is not enough to cluster the classes when most of the features vary with other things, as most of
+#   the 70 hand-made ones do. Over training seeds 0–2 the SSL embedding
 #   holds them at 0.36–0.41 and the supervised one at 0.68–0.71 (`benchmarks/label_efficiency_seeds.py 3 --holds`).
 #   The SSL embedding also holds the synapse's
 #   in-plane orientation (R² 0.51), more than the telling parameters, although every view it was trained on was

@@ -14,7 +14,6 @@ a provenance manifest and the results page, and builds the HTML with Jupyter Boo
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import hashlib
 import json

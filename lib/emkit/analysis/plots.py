@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["embed_2d", "cache_umap_kernels", "warm_umap_kernels", "umap_plot", "loss_curve", "confusion_matrix_plot", "metrics_bar",
-           "throughput_bars", "interval_dots", "label_budget_plot"]
+__all__ = ["embed_2d", "cache_umap_kernels", "warm_umap_kernels", "umap_plot", "loss_curve", "confusion_matrix_plot",
+           "metrics_bar", "throughput_bars", "interval_dots", "label_budget_plot"]
 
 
 def _new_ax(ax: Any, figsize: tuple[float, float], style: str):
