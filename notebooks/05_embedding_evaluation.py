@@ -505,28 +505,28 @@ steps_table[["mode", "pairs", "steps", "n_runs", "probe10_mean", "probe100_mean"
 #   each pairing): with 22 test neurons, a ratio near 0.9 cannot be told apart from 0.75 or 1.1. On the `large`
 #   world (150 neurons, 47 of them in test; `benchmarks/label_efficiency_seeds.py 2 --size large`) the intervals
 #   shrink and the picture changes: the supervised reference rises to 0.57–0.61 while the SSL probe stays at 0.44,
-#   a ratio of 0.72–0.78. Part of the default world's ratio is a reference short of labelled neurons.
+#   a ratio of 0.72–0.78. Part of the default world's ratio is a reference short of labelled neurons. The
+#   hand-made features point the same way: with the same labels and the same probe they classify better than the
+#   supervised reference (0.58 against 0.47 in the 750-step book of 2026-11-23).
 # - **Silhouette vs the oracle**: each neuron draws its own transmitter parameters around its class's (per-neuron
 #   idiosyncrasy, the reason for the neuron split), so even the exact drawn parameters give the silhouette in the
 #   `oracle` row. Seed 003's > 0.15 asks an embedding learnt without labels to keep half of that while ignoring
 #   everything else in the image; the hand-made features, which classify well, do not come close either.
 # - **What the embeddings hold**: on the default world the SSL embedding holds the four most class-telling drawn
-#   parameters (dense-core fraction, T-bar strength, PSD thickness, vesicle density) at a mean R² of 0.40, the
-#   hand-made features at 0.57 (0.38 until 2026-11-23, when their blob responses became the true Laplacian of
-#   Gaussian) and the supervised embedding at 0.71. The silhouettes are 0.01, −0.00 and 0.16: holding the telling
-#   parameters is not enough to cluster the classes when most of the features vary with other things, as most of
-#   the 70 hand-made ones do. Over training seeds 0–2 the SSL embedding
-#   holds them at 0.36–0.41 and the supervised one at 0.68–0.71 (`benchmarks/label_efficiency_seeds.py 3 --holds`).
-#   The SSL embedding also holds the synapse's
-#   in-plane orientation (R² 0.51), more than the telling parameters, although every view it was trained on was
-#   flipped and turned at random. SimCLR's authors found the like: the layer before the projection head keeps
-#   information about the transformations that the head's output loses (Chen et al. 2020, §4.2). The untrained and
-#   supervised encoders hold orientation at 0.19 and 0.18. Orientation is not what stops the classes from
-#   clustering, though. The orientation-averaged readout removes it (R² ≈ 0), and the SSL silhouette moves only from
-#   0.01 to 0.02. Training on cubes turned so that each synapse axis points along +x
-#   (`benchmarks/ssl_recipes.py '{"align": true}'`) left the 10 %-label probe and the silhouette where they were
-#   (0.443 and 0.002). What the SSL embedding lacks is weight on the telling parameters, not freedom from
-#   orientation. No representation holds the cleft width: 20 nm is 2–3 voxels here.
+#   parameters (dense-core fraction, T-bar strength, PSD thickness, vesicle density) at a mean R² of 0.40, the hand-made
+#   features at 0.57 (0.38 until 2026-11-23, when their blob responses became the true Laplacian of Gaussian) and the
+#   supervised embedding at 0.71. The silhouettes are 0.01, −0.00 and 0.16: holding the telling parameters is not enough
+#   to cluster the classes when most of the features vary with other things, as most of the 70 hand-made ones do. Over
+#   training seeds 0–2 the SSL embedding holds them at 0.36–0.41 and the supervised one at 0.68–0.71
+#   (`benchmarks/label_efficiency_seeds.py 3 --holds`). The SSL embedding also holds the synapse's in-plane orientation
+#   (R² 0.51), more than the telling parameters, although every view it was trained on was flipped and turned at random.
+#   SimCLR's authors found the like: the layer before the projection head keeps information about the transformations
+#   that the head's output loses (Chen et al. 2020, §4.2). The untrained and supervised encoders hold orientation at
+#   0.19 and 0.18. Orientation is not what stops the classes from clustering, though. The orientation-averaged readout
+#   removes it (R² ≈ 0), and the SSL silhouette moves only from 0.01 to 0.02. Training on cubes turned so that each
+#   synapse axis points along +x (`benchmarks/ssl_recipes.py '{"align": true}'`) left the 10 %-label probe and the
+#   silhouette where they were (0.443 and 0.002). What the SSL embedding lacks is weight on the telling parameters, not
+#   freedom from orientation. No representation holds the cleft width: 20 nm is 2–3 voxels here.
 # - **Wider context**: an encoder trained on 40×40×6 views can embed a larger field of view. The SSL encoder's
 #   vesicle-texture features then average over more vesicles; the supervised encoder, fitted to the exact view,
 #   may not carry over. The headline numbers stay with the view each encoder was trained on: the wider field of
