@@ -198,6 +198,32 @@ def test_determinism(world, tmp_path):
         assert ha != hc, name
 
 
+_RENDER_BLOCK = None  # the real emkit.synth.world._render_block, while the test below replaces it
+
+
+def _dies_on_the_second_block(block):
+    """A block worker that dies on block (0, 1) as a crash in native code would: no exception, no result."""
+    import os
+
+    if block == (0, 1):
+        os._exit(3)
+    return _RENDER_BLOCK(block)
+
+
+def test_a_dying_block_worker_raises_instead_of_hanging(tmp_path, monkeypatch):
+    # multiprocessing.Pool.imap waits forever for the block of a worker that died; generate_world must fail instead
+    from concurrent.futures.process import BrokenProcessPool
+
+    from emkit.synth import world as world_module
+
+    monkeypatch.setitem(globals(), "_RENDER_BLOCK", world_module._render_block)
+    monkeypatch.setattr(world_module, "_render_block", _dies_on_the_second_block)  # the forked workers see it
+    small = dict(blocks_x=1, blocks_y=2, n_cells=4, n_boutons=12, n_mitos=8)
+    with pytest.raises(BrokenProcessPool):
+        generate_world(tmp_path / "w", "tiny", seed=0, progress=False, workers=2, **small)
+    assert not (tmp_path / "w" / "COMPLETE").exists()
+
+
 def test_noise_textures_are_seam_free_and_unit_sd():
     from emkit.synth.layout import make_layout
     from emkit.synth.params import world_params

@@ -103,8 +103,9 @@ def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | 
     workers : int, optional
         Processes rendering and writing blocks (fork; each block's chunks are disjoint). Default: the environment
         variable ``EMKIT_SYNTH_WORKERS``, else one per CPU core up to 4 (~600 MB each for ``default``). The bytes
-        do not depend on it (blocks are merged in order). Measured on 2 idle cores (``benchmarks/bench_synth.py
-        --sizes default``): 123 s with 1 worker, 64 s with 2.
+        do not depend on it (blocks are merged in order). A worker that dies raises ``BrokenProcessPool``
+        (``concurrent.futures.process``) and leaves the world incomplete. Measured on 2 idle cores
+        (``benchmarks/bench_synth.py --sizes default``): 123 s with 1 worker, 64 s with 2.
     **overrides
         See :func:`emkit.synth.params.world_params`.
 
@@ -140,20 +141,23 @@ def generate_world(root, size: str = "tiny", seed: int = 0, difficulty: float | 
     global _JOB
     _JOB = (R, p, root)
     _VOLS.clear()  # volume handles are opened per world and per process (after the fork)
+    pool = None
     try:
         if n_workers > 1:  # fork: the children inherit the renderer; each opens its own volumes and writes its blocks
             import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
-            pool = mp.get_context("fork").Pool(n_workers)
-            results = pool.imap(_render_block, blocks, chunksize=1)  # in block order, so the merge is deterministic
+            # an executor, not multiprocessing.Pool: if a worker dies (killed, out of memory, a crash in native code)
+            # Pool.imap waits for its block forever, whereas the executor raises BrokenProcessPool
+            pool = ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork"))
+            results = pool.map(_render_block, blocks)  # in block order, so the merge is deterministic
         else:
-            pool, results = None, map(_render_block, blocks)
+            results = map(_render_block, blocks)
         for block_stats in tqdm(results, total=len(blocks), desc=f"synth {size}", disable=not progress):
             _merge_stats(stats, block_stats)
-        if pool is not None:
-            pool.close()
-            pool.join()
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         _JOB = None
         _VOLS.clear()
     n = _write_tables(root, p, L, stats)
