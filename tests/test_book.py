@@ -239,3 +239,43 @@ def test_runner_stops_a_warmup_still_running_when_the_notebooks_are_done(tmp_pat
     plan.write_text(yaml.safe_dump({"notebooks": [{"name": "u", "source": str(notebook)}]}))
     book.run_book("quick", book_dir=tmp_path / "b2", build=False, progress=False, plan_path=plan)
     assert len(started) == 1 and started[0].poll() is not None
+
+
+def test_coalesce_streams_keeps_each_progress_bar_as_its_final_line(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    stream = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("...")
+    cell.outputs = [
+        stream("stream", name="stderr", text="\rtrain:   0%|  | 0/2 [00:00<?, ?step/s]"),
+        stream("stream", name="stderr", text="\rtrain:  50%|# | 1/2 [00:01<00:01, 1.0step/s]"),
+        stream("stream", name="stderr", text="\rtrain: 100%|##| 2/2 [00:02<00:00, 1.0step/s]"),
+        stream("stream", name="stderr", text="\n"),
+        stream("display_data", data={"text/plain": "a figure"}),
+        stream("stream", name="stdout", text="loss 4.99 -> 3.25\n"),
+        stream("stream", name="stdout", text="done\n"),
+    ]
+    nb.cells = [cell]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    assert book.coalesce_streams(path) == 4
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream", "display_data", "stream"]
+    assert outputs[0].text == "train: 100%|##| 2/2 [00:02<00:00, 1.0step/s]\n"  # the last redraw, with its rate
+    assert outputs[2].text == "loss 4.99 -> 3.25\ndone\n"
+
+
+def test_runner_stores_a_text_progress_bar_as_one_output(tmp_path):
+    # tqdm.auto, as emkit uses it: in a kernel without ipywidgets it warns, then draws a text bar
+    bar = ("import sys\nfrom tqdm.auto import tqdm\n"
+           "for _ in tqdm(range(30), desc='steps', file=sys.stderr, mininterval=0, miniters=1):\n    pass")
+    source = _write_notebook(tmp_path / "bar.ipynb", [bar])
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"notebooks": [{"name": "bar", "source": str(source)}]}))
+    out = tmp_path / "book"
+    before = os.environ.get("PYTHONWARNINGS")
+    book.run_book("quick", book_dir=out, build=False, progress=False, plan_path=plan, warm_umap=False)
+    assert os.environ.get("PYTHONWARNINGS") == before  # the kernels' warning filter does not outlive the run
+    outputs = nbformat.read(out / "bar.ipynb", as_version=4).cells[-1].outputs
+    assert len(outputs) == 1, [o.get("text") for o in outputs]  # no "IProgress not found" warning before the bar
+    assert outputs[0].text.startswith("steps: 100%|") and outputs[0].text.count("\n") == 1
+    assert "\r" not in outputs[0].text

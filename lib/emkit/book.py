@@ -232,6 +232,33 @@ def start_umap_warmup() -> subprocess.Popen | None:
         return None
 
 
+_QUIET_TQDM = "ignore:IProgress not found"  # a -W filter: tqdm's warning when a kernel has no ipywidgets
+
+
+def coalesce_streams(notebook_path: str | os.PathLike) -> int:
+    """Rewrite an executed notebook with each cell's consecutive stdout and stderr outputs merged into one, and
+    carriage returns applied (nbconvert's ``CoalesceStreamsPreprocessor``, as ``jupyter nbconvert
+    --coalesce-streams`` does).
+
+    Without ipywidgets in the kernel, tqdm draws text progress bars; papermill stores every redraw as an output of
+    its own (1,568 outputs in the SSL chapter's default run), and the book would print each of them. Merged, a bar
+    is its final line, which keeps the elapsed time and the rate.
+
+    Returns
+    -------
+    int
+        Outputs removed by merging.
+    """
+    import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    nb = nbformat.read(notebook_path, as_version=4)
+    before = sum(len(cell.get("outputs", [])) for cell in nb.cells)
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
+    nbformat.write(nb, notebook_path)
+    return before - sum(len(cell.get("outputs", [])) for cell in nb.cells)
+
+
 def run_book(profile: str = "default", only: list[str] | None = None, book_dir: str | os.PathLike | None = None,
              build: bool = True, progress: bool = True, kernel_name: str | None = None,
              plan_path: str | os.PathLike | None = None, warm_umap: bool = True) -> dict:
@@ -309,6 +336,10 @@ def run_book(profile: str = "default", only: list[str] | None = None, book_dir: 
 
     env_backup = os.environ.get("EMKIT_RESULTS_DIR")
     os.environ["EMKIT_RESULTS_DIR"] = str(generated)
+    # the kernels have no ipywidgets, so tqdm.auto draws text bars (merged by coalesce_streams) and first warns that
+    # "IProgress not found. Please update jupyter and ipywidgets": advice for JupyterLab, noise on every page
+    warnings_backup = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warnings_backup, _QUIET_TQDM]))
     # the first UMAP of a fresh environment compiles for ~40 s: let a background process do that meanwhile
     warmup = start_umap_warmup() if warm_umap and uses_umap(plan) else None
     bar = tqdm(plan, desc=f"book [{profile}]", unit="notebook", disable=not progress)
@@ -323,7 +354,9 @@ def run_book(profile: str = "default", only: list[str] | None = None, book_dir: 
                     str(nb.source), str(out), parameters=nb.parameters, cwd=str(root),
                     kernel_name=kernel_name or _kernel_for_this_python(), progress_bar=False,
                 )
+                coalesce_streams(out)
             except PapermillExecutionError as err:
+                coalesce_streams(out)  # the executed copy keeps the traceback; its progress bars are merged too
                 entry.update(status="failed", wall_s=round(time.perf_counter() - start, 2),
                              error=f"{err.ename}: {err.evalue}")
                 manifest["notebooks"][nb.name] = entry
@@ -342,10 +375,11 @@ def run_book(profile: str = "default", only: list[str] | None = None, book_dir: 
         if warmup is not None and warmup.poll() is None:  # the book is done (or failed) first: no orphan left
             warmup.terminate()
             warmup.wait()
-        if env_backup is None:
-            os.environ.pop("EMKIT_RESULTS_DIR", None)
-        else:
-            os.environ["EMKIT_RESULTS_DIR"] = env_backup
+        for name, value in (("EMKIT_RESULTS_DIR", env_backup), ("PYTHONWARNINGS", warnings_backup)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     if build:
         missing = [n for n in names if not (book_dir / f"{n}.ipynb").exists()]
