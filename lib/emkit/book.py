@@ -33,6 +33,7 @@ from emkit import paths
 from emkit.results import load_results
 
 PROFILES = ("quick", "default", "full")
+_QUIET_TQDM = "ignore:IProgress not found"  # a -W filter: tqdm's warning when a kernel has no ipywidgets
 
 # Packages whose versions go into the provenance manifest.
 _TRACKED_PACKAGES = (
@@ -230,9 +231,6 @@ def start_umap_warmup() -> subprocess.Popen | None:
                                 preexec_fn=lower_priority)
     except OSError:
         return None
-
-
-_QUIET_TQDM = "ignore:IProgress not found"  # a -W filter: tqdm's warning when a kernel has no ipywidgets
 
 
 def coalesce_streams(notebook_path: str | os.PathLike) -> int:
