@@ -17,7 +17,8 @@ split, silhouette by transmitter, Hopkins). Prints figures; not a test. This is 
 Keys (defaults in RECIPE): mode (ssl | supervised | untrained), size, seed (world, split and training),
 train_seed (training only: initial weights, batch order, augmentation; default = seed), center (pre | cleft), channels,
 cube_shape_vox and view_shape_vox (x, y, z voxels; view null = the whole cube), voxel_size_nm, encoder_name,
-width_mult, steps, batch_size, optimizer (adamw | sgd, momentum 0.9), lr, temperature, objective (simclr | simsiam),
+width_mult, steps, batch_size, optimizer (adamw | sgd, momentum 0.9), lr, temperature, decoupled (true: SimCLR's
+NT-Xent without the positive in its denominator, Yeh et al. 2022), objective (simclr | simsiam),
 augment, channels_last, symmetries (none | plane | plane_z: the embedding averaged over flips and quarter-turns,
 emkit.learn.export.embed), align (true: every cube turned in the section plane so that its synapse axis, pre to
 post point, points along +x; cut 1.42x wider, turned with scipy.ndimage.rotate, then cropped), save (a .npy path
@@ -48,9 +49,9 @@ from emkit.learn.train import TrainConfig, train_ssl, train_supervised
 
 RECIPE = dict(mode="ssl", size="default", seed=0, center="pre", channels=["raw"], cube_shape_vox=[64, 64, 8],
               view_shape_vox=[40, 40, 6], voxel_size_nm=[8.0, 8.0, 40.0], encoder_name="resnet10", width_mult=0.25,
-              steps=1500, batch_size=64, optimizer="adamw", lr=1e-3, temperature=0.1, objective="simclr",
-              augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True, train_seed=None,
-              symmetries="none", align=False)
+              steps=1500, batch_size=64, optimizer="adamw", lr=1e-3, temperature=0.1, decoupled=False,
+              objective="simclr", augment={"preset": "simclr_em", "p_crop": 0.0}, channels_last=True,
+              train_seed=None, symmetries="none", align=False)
 
 
 class AlignedCubes(Dataset):
@@ -127,7 +128,7 @@ def run(recipe: dict) -> dict:
     if r["mode"] in ("ssl", "supervised"):
         if r["mode"] == "ssl":
             hist = train_ssl(encoder, cubes, TrainConfig(**cfg, objective=r["objective"], temperature=r["temperature"],
-                                                         augment=augment))
+                                                         decoupled=r["decoupled"], augment=augment))
         else:
             train_cubes = cutouts(world, synapses.iloc[train_idx], r["cube_shape_vox"], vox, channels, r["align"])
             hist = train_supervised(encoder, train_cubes, TrainConfig(**cfg, objective="supervised",

@@ -63,6 +63,42 @@ def test_nt_xent_properties():
         nt_xent(torch.randn(3, 4), torch.randn(4, 4))
 
 
+def _decoupled_by_hand(z_a, z_b, temperature, groups=None):
+    """DCL (Yeh et al. 2022, Eq. 5) term by term: -s(i, i')/tau + log sum over the anchor's negatives of exp(s/tau)."""
+    z = torch.nn.functional.normalize(torch.cat([z_a, z_b]).double(), dim=1)
+    n2 = z.shape[0]
+    g2 = None if groups is None else groups.repeat(2)
+    terms = []
+    for i in range(n2):
+        positive = (i + n2 // 2) % n2
+        negatives = [k for k in range(n2) if k not in (i, positive) and (g2 is None or g2[k] != g2[i])]
+        sims = [float(z[i] @ z[k]) / temperature for k in negatives]
+        terms.append(-float(z[i] @ z[positive]) / temperature + math.log(sum(math.exp(v) for v in sims)))
+    return sum(terms) / n2
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_decoupled_nt_xent_leaves_the_positive_out_of_the_denominator(temperature):
+    g = torch.Generator().manual_seed(3)
+    n, d = 6, 5
+    z_a = torch.randn(n, d, generator=g, dtype=torch.float64)
+    z_b = torch.randn(n, d, generator=g, dtype=torch.float64)
+    ours = nt_xent(z_a, z_b, temperature, decoupled=True)
+    assert ours.item() == pytest.approx(_decoupled_by_hand(z_a, z_b, temperature), rel=1e-5)
+    # with groups, same-group views leave the denominator as in the coupled loss
+    groups = torch.tensor([0, 1, 0, 2, 1, 3])
+    assert nt_xent(z_a, z_b, temperature, groups=groups, decoupled=True).item() == pytest.approx(
+        _decoupled_by_hand(z_a, z_b, temperature, groups), rel=1e-5)
+    # removing the positive's term from the denominator lowers every anchor's loss
+    assert ours.item() < nt_xent(z_a, z_b, temperature).item()
+    # all-identical embeddings: log of the 2N - 2 negatives' count, the positive's term cancelling the rest
+    same = torch.ones(5, 3)
+    assert math.isclose(nt_xent(same, same, 0.1, decoupled=True).item(), math.log(8), rel_tol=1e-5)
+    a = z_a.clone().requires_grad_(True)
+    nt_xent(a, z_b, temperature, decoupled=True).backward()
+    assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+
+
 def test_nt_xent_gradient_flows_to_both_views():
     a = torch.randn(4, 8, requires_grad=True)
     b = torch.randn(4, 8, requires_grad=True)
@@ -149,9 +185,11 @@ def _gather_worker(rank, world, store, out, cases):
             loss.backward()
             groups = (torch.arange(m) % 2)[lo:lo + sizes[rank]]
             loss_g = nt_xent(a.detach(), b.detach(), 0.2, gather_distributed=True, groups=groups)
+            loss_d = nt_xent(a.detach(), b.detach(), 0.2, gather_distributed=True, groups=groups, decoupled=True)
             codes = sinkhorn_knopp(_scores(m, 3, seed=5)[lo:lo + sizes[rank]], epsilon=0.1, n_iters=3)
             tag = "_".join(map(str, sizes))
-            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad, "loss_g": loss_g, "codes": codes},
+            torch.save({"loss": loss.detach(), "ga": a.grad, "gb": b.grad, "loss_g": loss_g, "loss_d": loss_d,
+                        "codes": codes},
                        f"{out}/{tag}_{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -178,6 +216,9 @@ def test_nt_xent_and_sinkhorn_span_all_ranks(tmp_path):
         combined_g = sum(r["loss_g"] * n for r, n in zip(res, sizes)) / m
         ref_g = nt_xent(z_a.detach(), z_b.detach(), 0.2, groups=torch.arange(m) % 2)
         assert abs(combined_g.item() - ref_g.item()) < 1e-6
+        combined_d = sum(r["loss_d"] * n for r, n in zip(res, sizes)) / m  # decoupled (DCL) across ranks
+        ref_d = nt_xent(z_a.detach(), z_b.detach(), 0.2, groups=torch.arange(m) % 2, decoupled=True)
+        assert abs(combined_d.item() - ref_d.item()) < 1e-6
         # SwAV codes: the prototype sums run over the global batch, so each rank gets its rows of the global codes
         codes = torch.cat([r["codes"] for r in res])
         assert torch.allclose(codes, sinkhorn_knopp(_scores(m, 3, seed=5), epsilon=0.1, n_iters=3), atol=1e-6)

@@ -6,7 +6,9 @@
   With ``groups`` (e.g. the object each pair was cut from, when positives are two cutouts of one object as in
   SegCLR, Dorkenwald et al. 2023), candidates of the anchor's own group other than its positive are left out of the
   denominator: false-negative elimination (Huynh et al. 2022, "Boosting Contrastive Self-Supervised Learning with
-  False Negative Cancellation", WACV).
+  False Negative Cancellation", WACV). With ``decoupled=True`` the positive is also left out of the denominator:
+  the decoupled contrastive loss (Yeh, Hong, Hsu, Liu, Chen & LeCun 2022, "Decoupled Contrastive Learning", ECCV,
+  Eq. 5, DCL without its weighting), which removes the positive-negative coupling that slows SimCLR at small batch.
 - SimSiam: Chen & He 2021, "Exploring Simple Siamese Representation Learning" (CVPR), Eq. 3-4: symmetric negative
   cosine similarity between the predictor output of one view and the stop-gradient projection of the other.
 - SwAV: Caron, Misra, Mairal, Goyal, Bojanowski & Joulin 2020, "Unsupervised Learning of Visual Features by
@@ -59,7 +61,8 @@ def _distributed() -> bool:
 
 
 def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
-            gather_distributed: bool = False, groups: torch.Tensor | None = None) -> torch.Tensor:
+            gather_distributed: bool = False, groups: torch.Tensor | None = None,
+            decoupled: bool = False) -> torch.Tensor:
     """Normalized temperature-scaled cross-entropy over the 2N views of a batch (Chen et al. 2020).
 
     Parameters
@@ -78,12 +81,15 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
         Group of pair i (both views share it), e.g. the object both cutouts come from. An anchor's candidates of its
         own group, other than its positive, are not counted as negatives (they are removed from the denominator).
         None: every other view is a negative (plain SimCLR).
+    decoupled : bool
+        Leave the positive out of the denominator too (DCL, Yeh et al. 2022): the loss of anchor i becomes
+        ``-s_ii'/tau + log sum_{k != i, i'} exp(s_ik/tau)``. It can be negative.
 
     Returns
     -------
     scalar tensor
         Mean over the (local) 2N anchors of ``-log(exp(s_ii'/tau) / sum_{k != i} exp(s_ik/tau))`` with cosine
-        similarity s.
+        similarity s (the sum without k = i' when ``decoupled``).
     """
     if z_a.shape != z_b.shape or z_a.ndim != 2:
         raise ValueError(f"z_a and z_b must both be (N, D); got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
@@ -109,7 +115,7 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
             all_g = torch.cat(_GatherWithGrad.apply(groups))  # integer ids: gathered, no gradient
             _mask_own_group(sim, groups.repeat(2), all_g.repeat(2), target.to(sim.device))
         sim[torch.arange(2 * n), own.to(sim.device)] = float("-inf")  # an anchor is never its own negative
-        return F.cross_entropy(sim, target.to(sim.device))
+        return _contrastive_cross_entropy(sim, target.to(sim.device), decoupled)
     z = torch.cat([z_a, z_b], dim=0)  # (2N, D)
     sim = z @ z.t() / temperature  # (2N, 2N)
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
@@ -117,7 +123,18 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
         g2 = groups.repeat(2)
         _mask_own_group(sim, g2, g2, target)
     sim.fill_diagonal_(float("-inf"))  # an anchor is never its own negative
-    return F.cross_entropy(sim, target)
+    return _contrastive_cross_entropy(sim, target, decoupled)
+
+
+def _contrastive_cross_entropy(sim: torch.Tensor, target: torch.Tensor, decoupled: bool) -> torch.Tensor:
+    """Mean of ``-sim[k, target_k] + logsumexp_l sim[k, l]`` over anchors k; without the target in the sum if
+    ``decoupled`` (then ``sim`` is changed in place)."""
+    if not decoupled:
+        return F.cross_entropy(sim, target)
+    rows = torch.arange(sim.shape[0], device=sim.device)
+    positive = sim[rows, target].clone()
+    sim[rows, target] = float("-inf")
+    return (torch.logsumexp(sim, dim=1) - positive).mean()
 
 
 def _mask_own_group(sim: torch.Tensor, anchor_groups: torch.Tensor, cand_groups: torch.Tensor,
@@ -131,16 +148,17 @@ def _mask_own_group(sim: torch.Tensor, anchor_groups: torch.Tensor, cand_groups:
 class NTXent(nn.Module):
     """Module form of :func:`nt_xent`: ``loss = NTXent(0.1)(z_a, z_b)`` with ``z_a, z_b`` of shape (N, D)."""
 
-    def __init__(self, temperature: float = 0.1, gather_distributed: bool = False):
+    def __init__(self, temperature: float = 0.1, gather_distributed: bool = False, decoupled: bool = False):
         super().__init__()
         self.temperature = float(temperature)
         self.gather_distributed = bool(gather_distributed)
+        self.decoupled = bool(decoupled)
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
-        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed, groups)
+        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed, groups, self.decoupled)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={self.temperature}, decoupled={self.decoupled}"
 
 
 def simsiam_loss(p_a: torch.Tensor, p_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:

@@ -42,15 +42,17 @@ class SimCLRObjective(nn.Module):
     Batches from :class:`emkit.learn.pairs.SameObjectPairs` carry ``x_pair`` and ``group``: the second view is then
     cut from the partner cutout, and other pairs of the same group are not used as negatives (SegCLR-style).
     Under DDP, ``gather_distributed=True`` uses the views of all ranks as negatives (global batch).
+    ``decoupled=True`` leaves the positive out of the loss's denominator (DCL, Yeh et al. 2022).
     """
 
     def __init__(self, encoder: nn.Module, hidden_dim: int = 512, out_dim: int = 128, temperature: float = 0.1,
-                 gather_distributed: bool = True):
+                 gather_distributed: bool = True, decoupled: bool = False):
         super().__init__()
         self.encoder = encoder
         self.head = ProjectionHead(encoder.embed_dim, hidden_dim, out_dim)
         self.temperature = float(temperature)
         self.gather_distributed = bool(gather_distributed)
+        self.decoupled = bool(decoupled)
 
     def make_inputs(self, x, batch, augment: EMAugment, g: torch.Generator):
         views = _two_views(x, batch, augment, g)
@@ -61,7 +63,7 @@ class SimCLRObjective(nn.Module):
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
         z = self.head(self.encoder(torch.cat([x_a, x_b], dim=0)))
         z_a, z_b = z.chunk(2, dim=0)
-        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed, groups)
+        return nt_xent(z_a, z_b, self.temperature, self.gather_distributed, groups, self.decoupled)
 
 
 class SimSiamObjective(nn.Module):

@@ -86,6 +86,8 @@ class TrainConfig:
     optimizer : "adamw" or "sgd"; lr, weight_decay, momentum (SGD) as usual.
     warmup_steps : linear warm-up from lr/warmup_steps to lr; then cosine decay to ``lr * min_lr_ratio``.
     temperature : NT-Xent temperature; proj_hidden / proj_dim: SimCLR head sizes.
+    decoupled : SimCLR with the decoupled contrastive loss (the positive left out of NT-Xent's denominator; Yeh
+        et al. 2022, :func:`emkit.learn.losses.nt_xent`).
     gather_negatives : under DDP, SimCLR negatives come from every rank's views (global batch), not just local.
     simsiam_dim / simsiam_pred_dim : SimSiam projector width and predictor bottleneck.
     n_prototypes / swav_epsilon / sinkhorn_iters / freeze_prototypes_steps : SwAV's number of prototypes K, the
@@ -127,6 +129,7 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
     temperature: float = 0.1
+    decoupled: bool = False
     gather_negatives: bool = True
     proj_hidden: int = 512
     proj_dim: int = 128
@@ -518,7 +521,8 @@ def train_ssl(encoder: nn.Module, dataset: Dataset, cfg: TrainConfig | dict | No
     cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) or cfg is None else cfg
     kind = cfg.objective.lower()
     if kind == "simclr":
-        obj = SimCLRObjective(encoder, cfg.proj_hidden, cfg.proj_dim, cfg.temperature, cfg.gather_negatives)
+        obj = SimCLRObjective(encoder, cfg.proj_hidden, cfg.proj_dim, cfg.temperature, cfg.gather_negatives,
+                              cfg.decoupled)
     elif kind == "simsiam":
         obj = SimSiamObjective(encoder, cfg.simsiam_dim, cfg.simsiam_pred_dim)
     elif kind == "swav":
