@@ -16,6 +16,7 @@ _PROVIDERS = (
     "emkit.io.cli",
     "emkit.cutouts.cli",
     "emkit.learn.cli",
+    "emkit.analysis.cli",
 )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 
-def _parse_params(items: list[str] | None) -> dict:
+def parse_params(items: list[str] | None) -> dict:
+    """``["size=tiny", "seed=3"]`` -> ``{"size": "tiny", "seed": 3}`` (integers converted), for ``--param``."""
     params = {}
     for item in items or []:
         if "=" not in item:
@@ -39,7 +40,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if args.name == "all":
         print(describe_all())
     else:
-        print(describe_dataset(args.name, **_parse_params(args.param)))
+        print(describe_dataset(args.name, **parse_params(args.param)))
     return 0
 
 

@@ -1,0 +1,160 @@
+"""``emkit evaluate``: judge any embeddings table against a labelled point table, from the shell.
+
+A thin wrapper over :func:`emkit.analysis.evaluate.evaluate_embeddings` and :func:`metrics_table`, for embeddings
+made outside a notebook (``emkit embed``, another lab's model, PCA of raw voxels): silhouette and Hopkins, kNN and
+linear-probe accuracy at label budgets with 95 % intervals over groups, same-object retrieval, and optionally a
+2-D map coloured by class.
+
+    emkit embed --config cfg.yaml --encoder enc.pt --out emb.parquet
+    emkit evaluate emb.parquet --dataset synthetic --table synapses --param size=default \\
+        --group-col pre_root_id --out metrics.csv --map umap.png
+    emkit evaluate emb.csv --points labels.parquet --label-col cell_type --group-col root_id
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+_TABLE_SUFFIXES = ".parquet .csv .tsv .feather .json .xlsx .xls .xlsm"
+
+
+def _read_embeddings(path: str) -> pd.DataFrame:
+    """An ``id`` + ``emb_*`` table: ``emkit embed``'s parquet (with its model id), or any table file."""
+    from emkit.io.tables import read_table
+    from emkit.learn.export import emb_columns
+
+    if not Path(path).exists():
+        raise SystemExit(f"emkit evaluate: no embeddings file {path}")
+    if Path(path).suffix.lower() == ".parquet":
+        from emkit.learn.export import read_embeddings
+
+        df = read_embeddings(path)
+    else:
+        df = read_table(path)
+    if "id" not in df.columns or not emb_columns(df):
+        raise SystemExit(f"emkit evaluate: {path} needs an 'id' column and embedding columns emb_0 .. emb_<D-1>; "
+                         f"it has {list(df.columns)[:8]}")
+    return df
+
+
+def _read_points(args: argparse.Namespace) -> pd.DataFrame:
+    """The labelled point table: ``--points FILE`` or ``--dataset NAME --table NAME [--param KEY=VALUE ...]``."""
+    if (args.points is None) == (args.dataset is None):
+        raise SystemExit("emkit evaluate: give the labelled points either as --points FILE or as "
+                         "--dataset NAME --table NAME")
+    if args.points is not None:
+        from emkit.io.tables import read_table
+
+        try:
+            return read_table(args.points)
+        except FileNotFoundError as err:
+            raise SystemExit(f"emkit evaluate: {err}") from None
+    if not args.table:
+        raise SystemExit(f"emkit evaluate: --dataset {args.dataset} needs --table (a table of its descriptor)")
+    from emkit.io.cli import parse_params
+    from emkit.io.datasets import open_dataset
+
+    return open_dataset(args.dataset, **parse_params(args.param)).points(args.table)
+
+
+def _write(table: pd.DataFrame, path: str) -> None:
+    """The metrics table as CSV, or as JSON records for ``.json``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(table.to_dict(orient="records"), indent=1, default=str))
+    else:
+        table.to_csv(out, index=False)
+
+
+def _format(table: pd.DataFrame) -> str:
+    """metric, value, 95 % interval, target and verdict as aligned text."""
+    rows = []
+    for r in table.itertuples(index=False):
+        interval = f"({r.interval[0]:.3f}-{r.interval[1]:.3f})" if r.interval is not None else ""
+        verdict = "" if r.passed is None else (f"target {r.target}: " + ("met" if r.passed else "missed"))
+        value = f"{r.value:.0f}" if r.unit == "count" else f"{r.value:.3f}"
+        rows.append(f"{r.metric:<32} {value:>8}  {interval:<15} {verdict}")
+    return "\n".join(rows)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from emkit.analysis.evaluate import evaluate_embeddings, metrics_table
+
+    emb = _read_embeddings(args.embeddings)
+    points = _read_points(args)
+    for option, column in (("--label-col", args.label_col), ("--group-col", args.group_col),
+                           ("--split-col", args.split_col), ("--object-col", args.object_col)):
+        if column is not None and column not in points.columns:
+            raise SystemExit(f"emkit evaluate: {option} {column!r} is not a column of the points table; it has "
+                             f"{list(points.columns)}")
+    try:
+        metrics = evaluate_embeddings(
+            emb, points, label_col=args.label_col, group_col=args.group_col, split=args.split_col,
+            object_col=args.object_col, k=args.k, label_fractions=args.label_fractions,
+            probe_repeats=args.probe_repeats, seed=args.seed, progress=not args.quiet)
+    except ValueError as err:
+        raise SystemExit(f"emkit evaluate: {err}") from None
+    table = metrics_table(metrics)
+    model = emb.attrs.get("model_id")
+    print(f"{args.embeddings}" + (f" (model {model})" if model else "") + f": {len(emb)} embeddings")
+    print(_format(table))
+    if args.out:
+        _write(table, args.out)
+        print(f"wrote {args.out}")
+    if args.map:
+        _draw_map(emb, points, args)
+        print(f"wrote {args.map}")
+    return 0
+
+
+def _draw_map(emb: pd.DataFrame, points: pd.DataFrame, args: argparse.Namespace) -> None:
+    """The embeddings' 2-D map (UMAP or PCA) coloured by ``--label-col``, saved as ``args.map``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emkit.analysis.inputs import embedding_matrix
+    from emkit.analysis.plots import umap_plot
+
+    joined = emb.merge(points[["id", args.label_col]], on="id", how="inner")
+    ax = umap_plot(embedding_matrix(joined), joined[args.label_col].fillna("unlabelled").to_numpy(),
+                   method=args.projection, seed=args.seed,
+                   title=f"{Path(args.embeddings).name}: {args.projection.upper()} by {args.label_col}")
+    out = Path(args.map)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ax.figure.savefig(out, dpi=150, bbox_inches="tight")
+    plt.close(ax.figure)
+
+
+def register_cli(subparsers) -> None:
+    """Add ``evaluate`` to the ``emkit`` command line."""
+    p = subparsers.add_parser(
+        "evaluate", help="judge an embeddings table against labelled points (silhouette, Hopkins, probes, retrieval)",
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("embeddings", help=f"table with 'id' and emb_0 .. emb_<D-1> ({_TABLE_SUFFIXES})")
+    p.add_argument("--points", help="labelled point table with 'id' (same formats)")
+    p.add_argument("--dataset", help="or a dataset descriptor (emkit datasets lists them) ...")
+    p.add_argument("--table", help="... and the name of its point table, e.g. synapses")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="descriptor parameter, e.g. size=tiny")
+    p.add_argument("--label-col", default="label", help="class column (default: label)")
+    p.add_argument("--group-col", default=None,
+                   help="grouping column, e.g. a neuron id: grouped kNN folds, a split that keeps groups whole, "
+                        "intervals over groups and the silhouette by group")
+    p.add_argument("--split-col", default=None, help="column of train/val/test per point (default: a split is made)")
+    p.add_argument("--object-col", default=None, help="column for same-object retrieval (default: --group-col)")
+    p.add_argument("--k", type=int, default=5, help="neighbours for kNN and retrieval (default 5)")
+    p.add_argument("--label-fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0],
+                   help="label budgets of the linear probe (default 0.01 0.1 1.0)")
+    p.add_argument("--probe-repeats", type=int, default=1, help="label draws per budget below 100 %% (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the metrics table: .csv, or .json records")
+    p.add_argument("--map", help="save a 2-D map coloured by class (.png, .pdf, .svg)")
+    p.add_argument("--projection", choices=("umap", "pca"), default="umap", help="the map's projection")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,93 @@
+"""``emkit evaluate``: the command line over emkit.analysis.evaluate, on tables whose answers are known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emkit.cli import main
+from emkit.learn.export import write_embeddings
+
+
+def _known_tables(n_neurons: int = 18, per_neuron: int = 6, dim: int = 4, seed: int = 0):
+    """Three classes far apart, each neuron a tight ball inside its class: every read-out is exact."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(3, dim))
+    rows, vectors = [], []
+    for neuron in range(n_neurons):
+        cls = neuron % 3
+        centre = centres[cls] + rng.normal(scale=1.0, size=dim)
+        for _ in range(per_neuron):
+            rows.append({"id": 100 + len(rows), "label": f"type{cls}", "neuron_id": neuron})
+            vectors.append(centre + 0.05 * rng.normal(size=dim))
+    points = pd.DataFrame(rows)
+    emb = pd.DataFrame(np.array(vectors), columns=[f"emb_{i}" for i in range(dim)])
+    emb.insert(0, "id", points["id"].to_numpy())
+    return emb, points
+
+
+def test_evaluate_command_prints_and_writes_the_metrics_table_and_map(tmp_path, capsys):
+    emb, points = _known_tables()
+    emb_path = write_embeddings(emb, tmp_path / "emb.parquet", model_id="toy-model")
+    points.to_csv(tmp_path / "points.csv", index=False)
+    code = main(["evaluate", str(emb_path), "--points", str(tmp_path / "points.csv"), "--group-col", "neuron_id",
+                 "--label-fractions", "0.5", "1.0", "--out", str(tmp_path / "m.json"),
+                 "--map", str(tmp_path / "map.png"), "--projection", "pca", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "(model toy-model): 108 embeddings" in printed
+    assert "target > 0.15: met" in printed and "target > 0.6: met" in printed
+    records = {r["metric"]: r for r in json.loads((tmp_path / "m.json").read_text())}
+    assert records["n_points"]["value"] == 108 and records["dim"]["value"] == 4
+    assert records["knn_accuracy"]["value"] == 1.0 and records["probe_accuracy_100pct"]["value"] == 1.0
+    assert "probe_accuracy_50pct" in records and "probe_accuracy_10pct" not in records
+    assert records["retrieval_precision_at_k"]["value"] == 1.0  # a neuron's rows are each other's neighbours
+    assert records["silhouette_euclidean"]["passed"] is True
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+    # the same from a CSV of embeddings, written as a CSV table
+    emb.to_csv(tmp_path / "emb.csv", index=False)
+    assert main(["evaluate", str(tmp_path / "emb.csv"), "--points", str(tmp_path / "points.csv"),
+                 "--label-fractions", "1.0", "--out", str(tmp_path / "m.csv"), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "m.csv")
+    assert list(table.columns) == ["metric", "value", "interval", "unit", "target", "passed", "description"]
+    assert "retrieval_map" not in set(table["metric"])  # no group or object column: no retrieval
+
+
+def test_evaluate_command_names_what_is_wrong(tmp_path):
+    emb, points = _known_tables()
+    emb.to_csv(tmp_path / "emb.csv", index=False)
+    points.to_csv(tmp_path / "points.csv", index=False)
+    base = ["evaluate", str(tmp_path / "emb.csv")]
+    with pytest.raises(SystemExit, match="either as --points FILE or as --dataset"):
+        main(base)
+    with pytest.raises(SystemExit, match="'cell_type' is not a column of the points table"):
+        main([*base, "--points", str(tmp_path / "points.csv"), "--label-col", "cell_type"])
+    with pytest.raises(SystemExit, match="no table file"):
+        main([*base, "--points", str(tmp_path / "nope.csv")])
+    with pytest.raises(SystemExit, match="needs --table"):
+        main([*base, "--dataset", "synthetic"])
+    emb.rename(columns=lambda c: c.replace("emb_", "f")).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(SystemExit, match="needs an 'id' column and embedding columns"):
+        main(["evaluate", str(tmp_path / "bad.csv"), "--points", str(tmp_path / "points.csv")])
+    points.assign(id=points["id"] + 10_000).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(SystemExit, match="no embedding id matches a point id"):
+        main([*base, "--points", str(tmp_path / "other.csv")])
+
+
+def test_evaluate_command_reads_the_points_of_a_dataset_descriptor(tmp_path, capsys):
+    from emkit.io.datasets import open_dataset
+
+    synapses = open_dataset("synthetic", size="tiny", seed=0).points("synapses")
+    rng = np.random.default_rng(0)
+    emb = pd.DataFrame(rng.normal(size=(len(synapses), 3)), columns=["emb_0", "emb_1", "emb_2"])
+    emb.insert(0, "id", synapses["id"].to_numpy())
+    emb.to_csv(tmp_path / "emb.csv", index=False)
+    assert main(["evaluate", str(tmp_path / "emb.csv"), "--dataset", "synthetic", "--table", "synapses",
+                 "--param", "size=tiny", "--param", "seed=0", "--group-col", "pre_root_id",
+                 "--label-fractions", "1.0", "--out", str(tmp_path / "m.csv"), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "m.csv").set_index("metric")
+    assert table.loc["n_points", "value"] == len(synapses)
+    assert abs(table.loc["silhouette_euclidean", "value"]) < 0.1  # random vectors: no class structure
