@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ def test_evaluate_command_names_what_is_wrong(tmp_path):
     with pytest.raises(SystemExit, match="needs --table"):
         main([*base, "--dataset", "synthetic"])
     emb.rename(columns=lambda c: c.replace("emb_", "f")).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(SystemExit, match="needs an 'id' column and embedding columns"):
+    with pytest.raises(SystemExit, match="needs the column 'id' and embedding columns"):
         main(["evaluate", str(tmp_path / "bad.csv"), "--points", str(tmp_path / "points.csv")])
     points.assign(id=points["id"] + 10_000).to_csv(tmp_path / "other.csv", index=False)
     with pytest.raises(SystemExit, match="no embedding id matches a point id"):
@@ -91,3 +92,49 @@ def test_evaluate_command_reads_the_points_of_a_dataset_descriptor(tmp_path, cap
     table = pd.read_csv(tmp_path / "m.csv").set_index("metric")
     assert table.loc["n_points", "value"] == len(synapses)
     assert abs(table.loc["silhouette_euclidean", "value"]) < 0.1  # random vectors: no class structure
+
+
+def test_evaluate_command_judges_segclr_node_embeddings_labelled_per_segment(tmp_path, capsys):
+    from emkit.learn.segclr import md5_shard, write_segclr_shard
+
+    emb, points = _known_tables(n_neurons=12, per_neuron=6)
+    root = 864691135000000000 + points["neuron_id"].to_numpy()
+    vectors = emb[[c for c in emb.columns if c.startswith("emb_")]].to_numpy()
+    segments = {int(r): vectors[root == r] for r in np.unique(root)}
+    positions = {r: np.arange(3 * len(e), dtype=float).reshape(-1, 3) for r, e in segments.items()}
+    release = tmp_path / "segclr_csvzips"
+    write_segclr_shard(release, segments, positions, num_shards=16, bytewidth=64)
+    # one label row per segment, and one segment the release does not embed
+    cells = pd.DataFrame({"root_id": sorted(segments), "cell_type": [f"type{i % 3}" for i in range(12)]})
+    unembedded = next(r for r in range(10**6, 10**6 + 100) if not (release / f"{md5_shard(r, 16, 64)}.zip").exists())
+    cells = pd.concat([cells, pd.DataFrame({"root_id": [unembedded], "cell_type": ["type0"]})])
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    args = ["evaluate", str(release), "--segclr", "--num-shards", "16", "--bytewidth", "64",
+            "--points", str(tmp_path / "cells.csv"), "--join-on", "root_id", "--label-col", "cell_type",
+            "--label-fractions", "1.0", "--out", str(tmp_path / "m.csv"), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"1 of 13 segments have no embeddings in {release} (e.g. {unembedded})" in printed
+    assert "grouping by root_id (--join-on)" in printed
+    table = pd.read_csv(tmp_path / "m.csv").set_index("metric")
+    assert table.loc["n_points", "value"] == 72  # every node row, each labelled through its segment
+    assert table.loc["knn_accuracy", "value"] == 1.0
+    assert "grouped" in table.loc["knn_accuracy", "description"]  # folds keep a segment's rows together
+    assert table.loc["retrieval_precision_at_k", "value"] == 1.0  # nodes of one segment find each other
+    # one shard read whole: every segment in it
+    shard = release / f"{md5_shard(int(root[0]), 16, 64)}.zip"
+    in_shard = [r for r in segments if md5_shard(r, 16, 64) == md5_shard(int(root[0]), 16, 64)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a shard of one class has no silhouette (and says so)
+        assert main(["evaluate", str(shard), "--segclr", "--points", str(tmp_path / "cells.csv"), "--join-on",
+                     "root_id", "--label-col", "cell_type", "--label-fractions", "1.0", "--quiet",
+                     "--out", str(tmp_path / "shard.csv")]) == 0
+    assert pd.read_csv(tmp_path / "shard.csv").set_index("metric").loc["n_points", "value"] == 6 * len(in_shard)
+    with pytest.raises(SystemExit, match="--segclr needs --join-on"):
+        main(["evaluate", str(release), "--segclr", "--points", str(tmp_path / "cells.csv")])
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(SystemExit, match="none of the 13 segments has embeddings"):
+        main(["evaluate", str(tmp_path / "elsewhere"), *args[2:]])  # e.g. another release's sharding
+    pd.concat([cells, cells.iloc[:1]]).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(SystemExit, match="row 13 repeats root_id=864691135000000000"):
+        main([*args[:7], "--points", str(tmp_path / "twice.csv"), *args[9:]])

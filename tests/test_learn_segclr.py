@@ -41,6 +41,16 @@ def test_read_a_shard_written_in_release_layout(tmp_path):
     assert sids[0] in set(whole["root_id"])
     with pytest.raises(KeyError, match="no 5.csv"):
         read_segclr_zip(zpath, [5])
+    # releases embed only some segments: skip the absent ones (not in their shard, or no shard file) and name them
+    skipped = read_segclr_zip(zpath, [5, sids[0]], missing="skip")
+    assert set(skipped["root_id"]) == {sids[0]} and skipped.attrs["missing"] == [5]
+    absent = next(s for s in range(1000, 2000) if md5_shard(s, 4, 64) not in {md5_shard(t, 4, 64) for t in sids})
+    partial = reader.read([sids[1], absent, 5], missing="skip")
+    assert set(partial["root_id"]) == {sids[1]} and partial.attrs["missing"] == sorted([absent, 5])
+    with pytest.raises(FileNotFoundError, match=f"segment\\(s\\) \\[{absent}\\]"):
+        reader.read([absent])
+    with pytest.raises(ValueError, match="missing must be"):
+        reader.read(sids, missing="ignore")
 
 
 def test_voxel_coordinates_convert_to_nm_and_bad_rows():

@@ -9,6 +9,9 @@ linear-probe accuracy at label budgets with 95 % intervals over groups, same-obj
     emkit evaluate emb.parquet --dataset synthetic --table synapses --param size=default \\
         --group-col pre_root_id --out metrics.csv --map umap.png
     emkit evaluate emb.csv --points labels.parquet --label-col cell_type --group-col root_id
+    # SegCLR's published embeddings (a release folder, URL or key, or one shard .zip), labelled per segment:
+    emkit evaluate /data/segclr_csvzips --segclr --num-shards 10000 --bytewidth 64 \\
+        --points cell_types.csv --join-on root_id --label-col cell_type
 """
 
 from __future__ import annotations
@@ -22,23 +25,64 @@ import pandas as pd
 _TABLE_SUFFIXES = ".parquet .csv .tsv .feather .json .xlsx .xls .xlsm"
 
 
-def _read_embeddings(path: str) -> pd.DataFrame:
-    """An ``id`` + ``emb_*`` table: ``emkit embed``'s parquet (with its model id), or any table file."""
+def _read_embeddings(args: argparse.Namespace, points: pd.DataFrame) -> pd.DataFrame:
+    """An ``id`` + ``emb_*`` table: ``emkit embed``'s parquet (with its model id), any table file, or with
+    ``--segclr`` the rows of a SegCLR release (``root_id, node_id, x, y, z, emb_*``)."""
     from emkit.io.tables import read_table
     from emkit.learn.export import emb_columns
 
-    if not Path(path).exists():
+    path = args.embeddings
+    if args.segclr:
+        df = _read_segclr(args, points)
+    elif not Path(path).exists():
         raise SystemExit(f"emkit evaluate: no embeddings file {path}")
-    if Path(path).suffix.lower() == ".parquet":
+    elif Path(path).suffix.lower() == ".parquet":
         from emkit.learn.export import read_embeddings
 
         df = read_embeddings(path)
     else:
         df = read_table(path)
-    if "id" not in df.columns or not emb_columns(df):
-        raise SystemExit(f"emkit evaluate: {path} needs an 'id' column and embedding columns emb_0 .. emb_<D-1>; "
+    key = args.join_on or "id"
+    if key not in df.columns or not emb_columns(df):
+        raise SystemExit(f"emkit evaluate: {path} needs the column {key!r} and embedding columns emb_0 .. emb_<D-1>; "
                          f"it has {list(df.columns)[:8]}")
     return df
+
+
+def _read_segclr(args: argparse.Namespace, points: pd.DataFrame) -> pd.DataFrame:
+    """The SegCLR rows to judge: a whole shard ``.zip``, or from a release folder / URL / key the segments named in
+    the points table's ``--join-on`` column (those the release does not embed are left out, and counted)."""
+    from emkit.learn.segclr import SegCLRReader, read_segclr_zip
+
+    source = args.embeddings
+    if str(source).lower().endswith(".zip"):
+        if not Path(source).exists():
+            raise SystemExit(f"emkit evaluate: no SegCLR shard {source}")
+        return read_segclr_zip(source)
+    reader = SegCLRReader(source, num_shards=args.num_shards, bytewidth=args.bytewidth)
+    wanted = pd.unique(points[args.join_on].dropna().astype("int64"))
+    df = reader.read(wanted, missing="skip")
+    absent = df.attrs.get("missing", [])
+    if absent:
+        print(f"{len(absent)} of {len(wanted)} segments have no embeddings in {source} (e.g. {absent[0]}): left out")
+    if df.empty:
+        raise SystemExit(f"emkit evaluate: none of the {len(wanted)} segments has embeddings in {source} "
+                         f"(num_shards={reader.num_shards}, bytewidth={reader.bytewidth}: do they match the release?)")
+    return df
+
+
+def _join_rows(emb: pd.DataFrame, points: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give every embedding row its own ``id`` and the point row whose ``key`` it shares (labels per segment or
+    cell for many rows each, as in SegCLR's node embeddings). Returns the embeddings and the matching points."""
+    repeated = points[key].duplicated() & points[key].notna()
+    if repeated.any():
+        row = int(repeated.to_numpy().argmax())
+        raise SystemExit(f"emkit evaluate: points table row {row} repeats {key}={points[key].iloc[row]}; --join-on "
+                         f"needs one point row (one label) per {key}")
+    emb = emb.drop(columns=["id"], errors="ignore").reset_index(drop=True)
+    emb.insert(0, "id", range(len(emb)))
+    per_row = emb[["id", key]].merge(points.drop(columns=["id"], errors="ignore"), on=key, how="inner")
+    return emb, per_row
 
 
 def _read_points(args: argparse.Namespace) -> pd.DataFrame:
@@ -85,13 +129,23 @@ def _format(table: pd.DataFrame) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from emkit.analysis.evaluate import evaluate_embeddings, metrics_table
 
-    emb = _read_embeddings(args.embeddings)
+    if args.segclr and not args.join_on:
+        raise SystemExit("emkit evaluate: --segclr needs --join-on, the column of the points table that holds the "
+                         "segment (root) ids the release is keyed by, e.g. --join-on root_id")
     points = _read_points(args)
     for option, column in (("--label-col", args.label_col), ("--group-col", args.group_col),
-                           ("--split-col", args.split_col), ("--object-col", args.object_col)):
+                           ("--split-col", args.split_col), ("--object-col", args.object_col),
+                           ("--join-on", args.join_on)):
         if column is not None and column not in points.columns:
             raise SystemExit(f"emkit evaluate: {option} {column!r} is not a column of the points table; it has "
                              f"{list(points.columns)}")
+    emb = _read_embeddings(args, points)
+    if args.join_on:
+        emb, points = _join_rows(emb, points, args.join_on)
+        if args.group_col is None:
+            # rows of one segment share its label: split, fold and resample them together, or the probes leak
+            args.group_col = args.join_on
+            print(f"grouping by {args.join_on} (--join-on); pass --group-col to group otherwise")
     try:
         metrics = evaluate_embeddings(
             emb, points, label_col=args.label_col, group_col=args.group_col, split=args.split_col,
@@ -137,11 +191,21 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="judge an embeddings table against labelled points (silhouette, Hopkins, probes, retrieval)",
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("embeddings", help=f"table with 'id' and emb_0 .. emb_<D-1> ({_TABLE_SUFFIXES})")
+    p.add_argument("embeddings", help=f"table with 'id' and emb_0 .. emb_<D-1> ({_TABLE_SUFFIXES}), or with "
+                                      "--segclr a SegCLR release or shard")
     p.add_argument("--points", help="labelled point table with 'id' (same formats)")
     p.add_argument("--dataset", help="or a dataset descriptor (emkit datasets lists them) ...")
     p.add_argument("--table", help="... and the name of its point table, e.g. synapses")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="descriptor parameter, e.g. size=tiny")
+    p.add_argument("--join-on", default=None, metavar="COLUMN",
+                   help="label the embeddings through this column instead of 'id', one point row per value for "
+                        "many embedding rows, e.g. root_id for SegCLR node embeddings (also the default --group-col)")
+    p.add_argument("--segclr", action="store_true",
+                   help="EMBEDDINGS is a SegCLR release (folder, gs:// URL or key of emkit.learn.segclr.RELEASES, "
+                        "read for the --join-on segments) or one shard .zip (read whole)")
+    p.add_argument("--num-shards", type=int, default=10_000, help="SegCLR release shards (default 10000)")
+    p.add_argument("--bytewidth", type=int, default=8,
+                   help="SegCLR shard-hash byte width: 64 for the 2022 releases, 8 later (default 8)")
     p.add_argument("--label-col", default="label", help="class column (default: label)")
     p.add_argument("--group-col", default=None,
                    help="grouping column, e.g. a neuron id: grouped kNN folds, a split that keeps groups whole, "

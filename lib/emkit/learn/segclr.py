@@ -102,23 +102,36 @@ def parse_segclr_csv(data: str | bytes, segment_id: int | None = None, *, coord_
     return df
 
 
+def _check_missing(missing: str) -> None:
+    if missing not in ("raise", "skip"):
+        raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}")
+
+
 def read_segclr_zip(path_or_file, segment_ids: Iterable[int] | None = None, *, coord_unit: str = "nm",
-                    voxel_size_nm: Sequence[float] | None = None) -> pd.DataFrame:
-    """Read a whole shard ``{shard}.zip`` (or only ``segment_ids`` in it) into one DataFrame with ``root_id``."""
+                    voxel_size_nm: Sequence[float] | None = None, missing: str = "raise") -> pd.DataFrame:
+    """Read a whole shard ``{shard}.zip`` (or only ``segment_ids`` in it) into one DataFrame with ``root_id``.
+
+    ``missing="skip"`` leaves out segments the shard does not hold instead of raising ``KeyError`` (releases
+    embed only some segments); their ids are then in ``df.attrs["missing"]``.
+    """
+    _check_missing(missing)
     name = str(getattr(path_or_file, "name", path_or_file))
-    frames = []
+    frames, absent = [], []
     with zipfile.ZipFile(path_or_file) as z:
         members = {Path(m).stem: m for m in z.namelist() if m.endswith(".csv")}
         wanted = [str(int(s)) for s in segment_ids] if segment_ids is not None else sorted(members, key=int)
         for sid in wanted:
             if sid not in members:
+                if missing == "skip":
+                    absent.append(int(sid))
+                    continue
                 raise KeyError(f"{name}: no {sid}.csv in this shard")
             with z.open(members[sid]) as f:
                 frames.append(parse_segclr_csv(f.read(), int(sid), coord_unit=coord_unit,
                                                voxel_size_nm=voxel_size_nm, source=f"{name}:{members[sid]}"))
-    if not frames:
-        return pd.DataFrame(columns=["root_id", "node_id"])
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["root_id", "node_id"])
+    df.attrs["missing"] = absent
+    return df
 
 
 class SegCLRReader:
@@ -153,20 +166,33 @@ class SegCLRReader:
             return fsspec.open(path, "rb").open()
         return open(path, "rb")
 
-    def read(self, segment_ids: int | Iterable[int]) -> pd.DataFrame:
-        """Embeddings of one or more segments: ``root_id, node_id, x_nm, y_nm, z_nm, emb_*``."""
+    def read(self, segment_ids: int | Iterable[int], missing: str = "raise") -> pd.DataFrame:
+        """Embeddings of one or more segments: ``root_id, node_id, x_nm, y_nm, z_nm, emb_*``.
+
+        ``missing="skip"``: segments without embeddings (no shard file in a local folder, or not in their shard)
+        are left out instead of raising; their ids are in ``df.attrs["missing"]``.
+        """
+        _check_missing(missing)
         if isinstance(segment_ids, (int, np.integer)):
             segment_ids = [int(segment_ids)]
         by_shard: dict[str, list[int]] = {}
         for s in segment_ids:
             by_shard.setdefault(self.shard_path(int(s)), []).append(int(s))
-        frames = []
+        frames, absent = [], []
         for path, ids in by_shard.items():
             if "://" not in path and not Path(path).exists():
+                if missing == "skip":
+                    absent.extend(ids)
+                    continue
                 raise FileNotFoundError(f"SegCLR shard {path} (for segment(s) {ids}) does not exist")
             with self._open(path) as f:
-                frames.append(read_segclr_zip(f, ids, coord_unit=self.coord_unit, voxel_size_nm=self.voxel_size_nm))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+                part = read_segclr_zip(f, ids, coord_unit=self.coord_unit, voxel_size_nm=self.voxel_size_nm,
+                                       missing=missing)
+            absent.extend(part.attrs.get("missing", []))
+            frames.append(part)
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        df.attrs["missing"] = sorted(absent)
+        return df
 
     __getitem__ = read
 
