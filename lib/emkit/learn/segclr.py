@@ -180,16 +180,19 @@ class SegCLRReader:
             by_shard.setdefault(self.shard_path(int(s)), []).append(int(s))
         frames, absent = [], []
         for path, ids in by_shard.items():
-            if "://" not in path and not Path(path).exists():
+            try:
+                f = self._open(path)
+            except FileNotFoundError:  # a local folder or bucket without this shard: none of its segments embedded
                 if missing == "skip":
                     absent.extend(ids)
                     continue
-                raise FileNotFoundError(f"SegCLR shard {path} (for segment(s) {ids}) does not exist")
-            with self._open(path) as f:
+                raise FileNotFoundError(f"SegCLR shard {path} (for segment(s) {ids}) does not exist") from None
+            with f:
                 part = read_segclr_zip(f, ids, coord_unit=self.coord_unit, voxel_size_nm=self.voxel_size_nm,
                                        missing=missing)
             absent.extend(part.attrs.get("missing", []))
-            frames.append(part)
+            if len(part):
+                frames.append(part)
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         df.attrs["missing"] = sorted(absent)
         return df
