@@ -110,6 +110,11 @@ splits.split_summary(synapses, synapses["split"], "label", group_col="pre_root_i
 
 # %% [markdown]
 # ## The SSL embedding
+#
+# Every metric of this table in one call, `emkit.analysis.evaluate.evaluate_embeddings`, which takes any embeddings
+# table with an `id` column. The same metrics come from the shell for embeddings made outside the book, SegCLR's
+# published ones included (README, *From the shell*): `emkit evaluate emb.parquet --dataset synthetic --table
+# synapses --group-col pre_root_id`.
 
 # %%
 metrics = evaluate.evaluate_embeddings(ssl, synapses, label_col="label", group_col="pre_root_id", split="split",
