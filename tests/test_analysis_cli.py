@@ -46,6 +46,13 @@ def test_evaluate_command_prints_and_writes_the_metrics_table_and_map(tmp_path, 
     assert records["knn_accuracy"]["value"] == 1.0 and records["probe_accuracy_100pct"]["value"] == 1.0
     assert "probe_accuracy_50pct" in records and "probe_accuracy_10pct" not in records
     assert records["retrieval_precision_at_k"]["value"] == 1.0  # a neuron's rows are each other's neighbours
+    # subsampled: 40 rows for the silhouettes, 30 retrieval queries (the values move, the verdicts do not)
+    assert main(["evaluate", str(emb_path), "--points", str(tmp_path / "points.csv"), "--group-col", "neuron_id",
+                 "--label-fractions", "1.0", "--silhouette-sample", "40", "--retrieval-queries", "30",
+                 "--out", str(tmp_path / "few.json"), "--quiet"]) == 0
+    few = {r["metric"]: r for r in json.loads((tmp_path / "few.json").read_text())}
+    assert few["silhouette_euclidean"]["value"] != records["silhouette_euclidean"]["value"]
+    assert few["silhouette_euclidean"]["passed"] is True and few["retrieval_precision_at_k"]["value"] == 1.0
     assert records["silhouette_euclidean"]["passed"] is True
     assert (tmp_path / "map.png").stat().st_size > 10_000
     # the same from a CSV of embeddings, written as a CSV table
@@ -53,6 +60,10 @@ def test_evaluate_command_prints_and_writes_the_metrics_table_and_map(tmp_path, 
     assert main(["evaluate", str(tmp_path / "emb.csv"), "--points", str(tmp_path / "points.csv"),
                  "--label-fractions", "1.0", "--out", str(tmp_path / "m.csv"), "--quiet"]) == 0
     table = pd.read_csv(tmp_path / "m.csv")
+    from sklearn.metrics import silhouette_score
+
+    whole = silhouette_score(emb.filter(like="emb_").to_numpy(), points.set_index("id").loc[emb["id"], "label"])
+    assert table.set_index("metric").loc["silhouette_euclidean", "value"] == pytest.approx(whole)  # 108 < 5000 rows
     assert list(table.columns) == ["metric", "value", "interval", "unit", "target", "passed", "description"]
     assert "retrieval_map" not in set(table["metric"])  # no group or object column: no retrieval
 
