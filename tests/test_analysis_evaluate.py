@@ -254,6 +254,39 @@ def test_same_object_retrieval_hand_computed_1d():
     assert r["n_queries"] == 5 and r["n_objects"] == 2
 
 
+def _retrieval_by_definition(x, obj, k):
+    """precision@k, top-1 and mAP by the docstring's definitions, one query at a time with a full stable sort."""
+    prec, top1, ap = [], [], []
+    for q in range(len(x)):
+        if np.count_nonzero(obj == obj[q]) < 2:
+            continue
+        d = np.sqrt(((x - x[q]) ** 2).sum(axis=1))
+        ranking = [i for i in np.argsort(d, kind="stable") if i != q]
+        relevant = np.array([obj[i] == obj[q] for i in ranking])
+        prec.append(relevant[:k].mean())
+        top1.append(float(relevant[0]))
+        ap.append(np.mean([relevant[: r + 1].mean() for r in np.flatnonzero(relevant)]))
+    return np.mean(prec), np.mean(top1), np.mean(ap)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_same_object_retrieval_matches_its_definition_with_and_without_ties(ties):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(90, 3))
+    obj = rng.integers(0, 12, size=90)
+    obj[obj == 11] = 10  # every object has two or more rows ... except possibly none: add a singleton
+    obj[0] = 99
+    if ties:  # the same vector under two objects, twice within one object, and on a grid: equal distances
+        x[5] = x[6]
+        x[7] = x[8] = x[9]
+        x[20:40] = np.round(x[20:40])
+    r = ev.same_object_retrieval(x, obj, k=4, batch_size=16, progress=False)
+    prec, top1, mean_ap = _retrieval_by_definition(x, obj, 4)
+    assert r["precision_at_k"] == pytest.approx(prec, abs=1e-12)
+    assert r["top1"] == pytest.approx(top1, abs=1e-12)
+    assert r["mean_average_precision"] == pytest.approx(mean_ap, abs=1e-12)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 def _tables(seed: int = 0):
     """Embeddings + points tables: 3 classes, 10 neurons per class, 8 cutouts per neuron, ids shuffled."""
