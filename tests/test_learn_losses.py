@@ -6,14 +6,18 @@ import torch
 from emkit.learn.losses import nt_xent, simsiam_loss, sinkhorn_knopp, swav_loss
 
 
+def _view_pairs(seed: int, n: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projections of two views of n samples, (n, d) float64 each, drawn with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=torch.float64), torch.randn(n, d, generator=g, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("temperature", [0.07, 0.5])
 def test_nt_xent_matches_pytorch_metric_learning(temperature):
     from pytorch_metric_learning.losses import NTXentLoss
 
-    g = torch.Generator().manual_seed(1)
-    n, d = 6, 8
-    z_a = torch.randn(n, d, generator=g, dtype=torch.float64)
-    z_b = torch.randn(n, d, generator=g, dtype=torch.float64)
+    n = 6
+    z_a, z_b = _view_pairs(seed=1, n=n, d=8)
     ours = nt_xent(z_a, z_b, temperature)
     # PML: one embeddings tensor (2N, D); the two views of sample i share label i -> exactly one positive per anchor,
     # the other 2N-2 rows are negatives; the loss is the mean over the 2N (anchor, positive) pairs.
@@ -28,11 +32,9 @@ def test_nt_xent_groups_match_pytorch_metric_learning(temperature):
     """With groups, an anchor's negatives are the views of *other* groups only (false-negative elimination)."""
     from pytorch_metric_learning.losses import NTXentLoss
 
-    g = torch.Generator().manual_seed(2)
-    n, d = 7, 5
+    n = 7
     groups = torch.tensor([0, 1, 0, 2, 1, 0, 3])
-    z_a = torch.randn(n, d, generator=g, dtype=torch.float64)
-    z_b = torch.randn(n, d, generator=g, dtype=torch.float64)
+    z_a, z_b = _view_pairs(seed=2, n=n, d=5)
     ours = nt_xent(z_a, z_b, temperature, groups=groups)
     # PML with an explicit (a1, p, a2, neg) tuple: the positives are (i, i+n) and (i+n, i); the negatives of an
     # anchor are all views whose group differs from the anchor's.
@@ -79,10 +81,8 @@ def _decoupled_by_hand(z_a, z_b, temperature, groups=None):
 
 @pytest.mark.parametrize("temperature", [0.1, 0.5])
 def test_decoupled_nt_xent_leaves_the_positive_out_of_the_denominator(temperature):
-    g = torch.Generator().manual_seed(3)
-    n, d = 6, 5
-    z_a = torch.randn(n, d, generator=g, dtype=torch.float64)
-    z_b = torch.randn(n, d, generator=g, dtype=torch.float64)
+    n = 6
+    z_a, z_b = _view_pairs(seed=3, n=n, d=5)
     ours = nt_xent(z_a, z_b, temperature, decoupled=True)
     assert ours.item() == pytest.approx(_decoupled_by_hand(z_a, z_b, temperature), rel=1e-5)
     # with groups, same-group views leave the denominator as in the coupled loss
