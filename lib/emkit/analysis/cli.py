@@ -141,15 +141,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise SystemExit(f"emkit evaluate: {option} {column!r} is not a column of the points table; it has "
                              f"{list(points.columns)}")
     emb = _read_embeddings(args, points)
+    group_col = args.group_col
     if args.join_on:
         emb, points = _join_rows(emb, points, args.join_on)
-        if args.group_col is None:
+        if group_col is None:
             # rows of one segment share its label: split, fold and resample them together, or the probes leak
-            args.group_col = args.join_on
+            group_col = args.join_on
             print(f"grouping by {args.join_on} (--join-on); pass --group-col to group otherwise")
     try:
         metrics = evaluate_embeddings(
-            emb, points, label_col=args.label_col, group_col=args.group_col, split=args.split_col,
+            emb, points, label_col=args.label_col, group_col=group_col, split=args.split_col,
             object_col=args.object_col, k=args.k, label_fractions=args.label_fractions,
             probe_repeats=args.probe_repeats, silhouette_sample=args.silhouette_sample or None,
             retrieval_queries=args.retrieval_queries or None, seed=args.seed, progress=not args.quiet)

@@ -60,7 +60,6 @@ def nearest_neighbours(emb: np.ndarray, queries: Sequence[int], k: int = 5, grou
     return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
-
 def _rows_by_object(codes: np.ndarray) -> list[np.ndarray]:
     """Row positions of each object code, ascending."""
     order = np.argsort(codes, kind="stable")
