@@ -46,13 +46,20 @@ def test_evaluate_command_prints_and_writes_the_metrics_table_and_map(tmp_path, 
     assert records["knn_accuracy"]["value"] == 1.0 and records["probe_accuracy_100pct"]["value"] == 1.0
     assert "probe_accuracy_50pct" in records and "probe_accuracy_10pct" not in records
     assert records["retrieval_precision_at_k"]["value"] == 1.0  # a neuron's rows are each other's neighbours
-    # subsampled: 40 rows for the silhouettes, 30 retrieval queries (the values move, the verdicts do not)
+    # subsampled: 40 rows for the silhouettes, 30 retrieval queries, 25 rows scored by kNN, Hopkins probes for
+    # a fifth of the rows but at most 15 (the values move, the verdicts do not)
     assert main(["evaluate", str(emb_path), "--points", str(tmp_path / "points.csv"), "--group-col", "neuron_id",
                  "--label-fractions", "1.0", "--silhouette-sample", "40", "--retrieval-queries", "30",
+                 "--knn-queries", "25", "--hopkins-fraction", "0.2", "--hopkins-max", "15",
                  "--out", str(tmp_path / "few.json"), "--quiet"]) == 0
     few = {r["metric"]: r for r in json.loads((tmp_path / "few.json").read_text())}
     assert few["silhouette_euclidean"]["value"] != records["silhouette_euclidean"]["value"]
     assert few["silhouette_euclidean"]["passed"] is True and few["retrieval_precision_at_k"]["value"] == 1.0
+    assert "25 of 108 rows scored" in few["knn_accuracy"]["description"] and few["knn_accuracy"]["value"] == 1.0
+    assert "rows scored" not in records["knn_accuracy"]["description"]  # 108 rows < the default 20,000
+    assert "m=15 (capped; 0.2N = 21)" in few["hopkins"]["description"] and few["hopkins"]["passed"] is True
+    assert "m=0.1N," in records["hopkins"]["description"]  # 108 rows: seed 003's m, below the default cap
+    assert few["hopkins"]["value"] != records["hopkins"]["value"]
     assert records["silhouette_euclidean"]["passed"] is True
     assert (tmp_path / "map.png").stat().st_size > 10_000
     # the same from a CSV of embeddings, written as a CSV table

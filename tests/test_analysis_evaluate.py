@@ -82,6 +82,28 @@ def test_hopkins_follows_its_documented_draws_exactly():
     assert ev.hopkins(x, 0.1, seed=seed) != ev.hopkins(x, 0.1, seed=seed + 1)
 
 
+def test_hopkins_max_points_caps_m_and_draws_as_documented():
+    x = np.random.default_rng(6).normal(size=(200, 3))
+    # a cap above m = 0.1 N changes nothing
+    assert ev.hopkins(x, 0.1, seed=3, max_points=20) == ev.hopkins(x, 0.1, seed=3)
+    # a cap below it: the documented draws with m = max_points
+    m = 7
+    rng = np.random.default_rng(3)
+    uniform = rng.uniform(x.min(0), x.max(0), size=(m, 3))
+    idx = rng.choice(len(x), size=m, replace=False)
+    assert ev.hopkins(x, 0.5, seed=3, max_points=m) == ev.hopkins_from_samples(x, uniform, idx)
+    assert ev.hopkins(x, 0.5, seed=3, max_points=m) != ev.hopkins(x, 0.5, seed=3)
+    with pytest.raises(ValueError, match="max_points"):
+        ev.hopkins(x, 0.1, max_points=0)
+    emb = pd.DataFrame(x, columns=["emb_0", "emb_1", "emb_2"]).assign(id=np.arange(200))
+    pts = pd.DataFrame({"id": np.arange(200), "label": np.repeat(["a", "b"], 100)})
+    common = dict(label_fractions=(1.0,), progress=False)
+    capped = ev.evaluate_embeddings(emb, pts, hopkins_max_points=7, **common)["hopkins"]
+    assert capped["value"] == ev.hopkins(x, 0.1, seed=0, max_points=7)
+    assert "m=7 (capped; 0.1N = 20)" in capped["description"]
+    assert "m=0.1N," in ev.evaluate_embeddings(emb, pts, hopkins_max_points=50, **common)["hopkins"]["description"]
+
+
 def test_hopkins_clustered_near_one_uniform_near_half():
     x, _ = blobs()
     assert ev.hopkins(x, seed=0) > 0.9
@@ -118,6 +140,53 @@ def test_knn_grouped_protocol_removes_same_object_leakage():
     y = np.repeat(rng.choice(["a", "b"], size=40), 5)
     assert ev.knn_accuracy(x, y, k=3) == 1.0
     assert ev.knn_accuracy(x, y, k=3, groups=obj) < 0.75
+
+
+def test_knn_on_a_query_sample_gives_each_scored_row_the_vote_it_gets_when_all_rows_are_scored():
+    # overlapping classes, so the votes differ from row to row; exact duplicates (20 pairs, and one row eight
+    # times) exercise leave-one-out's corner where copies of a row crowd the row itself out of its k + 1 neighbours
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 4))
+    x[260:280] = x[:20]
+    x[280:287] = x[50]
+    y = rng.choice(["a", "b", "c"], size=300)
+    groups = np.repeat(np.arange(30), 10)
+    tr, te = np.arange(0, 300, 3), np.setdiff1d(np.arange(300), np.arange(0, 300, 3))
+    rows = probes.query_sample(300, 70, seed=1)
+    assert len(rows) == 70 and np.all(np.diff(rows) > 0)
+    for protocol in ({}, {"groups": groups}, {"train_idx": tr, "test_idx": te}):
+        args = (protocol.get("train_idx"), protocol.get("test_idx"), protocol.get("groups"), 5, "euclidean")
+        y_all, vote_all = probes.knn_predictions(x, y, 3, *args)
+        y_some, vote_some = probes.knn_predictions(x, y, 3, *args, query_rows=rows)
+        scored = np.intersect1d(te, rows) if "test_idx" in protocol else rows
+        position = {r: i for i, r in enumerate(te if "test_idx" in protocol else range(300))}
+        at = [position[r] for r in scored]
+        assert len(vote_some) == len(scored) > 0
+        np.testing.assert_array_equal(y_some, y_all[at])
+        np.testing.assert_array_equal(vote_some, vote_all[at])
+    # small tables are scored whole whatever the cap, and the accuracy is then the same number
+    assert probes.query_sample(300, 300) is None and probes.query_sample(300, None) is None
+    assert ev.knn_accuracy(x, y, k=3, groups=groups, max_queries=1000) == ev.knn_accuracy(x, y, k=3, groups=groups)
+    with pytest.raises(ValueError, match="at least 1"):
+        probes.query_sample(300, 0)
+
+
+def test_evaluate_embeddings_scores_a_knn_sample_and_says_so():
+    x, y = blobs(n_per=60)
+    rng = np.random.default_rng(0)
+    emb = pd.DataFrame(x, columns=[f"emb_{i}" for i in range(x.shape[1])])
+    emb.insert(0, "id", np.arange(len(x)))
+    pts = pd.DataFrame({"id": np.arange(len(x)), "label": y, "cell": rng.integers(0, 30, len(x))})
+    common = dict(group_col="cell", label_fractions=(1.0,), progress=False)
+    whole = ev.evaluate_embeddings(emb, pts, **common)
+    capped = ev.evaluate_embeddings(emb, pts, knn_queries=1000, **common)
+    sampled = ev.evaluate_embeddings(emb, pts, knn_queries=50, **common)
+    assert capped["knn_accuracy"] == whole["knn_accuracy"]
+    assert "rows scored" not in whole["knn_accuracy"]["description"]
+    assert "50 of 180 rows scored" in sampled["knn_accuracy"]["description"]
+    assert sampled["knn_accuracy"]["value"] == 1.0  # well-separated blobs: every sampled row is voted right
+    low, high = sampled["knn_accuracy"]["interval"]
+    assert low <= 1.0 <= high
 
 
 def test_sample_label_fraction_keeps_one_per_class():

@@ -46,6 +46,7 @@ from emkit.analysis.probes import (
     knn_predictions,
     label_budget_curve,
     linear_probe,
+    query_sample,
     sample_label_fraction,
 )
 from emkit.analysis.retrieval import nearest_neighbours, same_object_retrieval
@@ -121,8 +122,10 @@ def evaluate_embeddings(
     label_fractions: Sequence[float] = (0.01, 0.1, 1.0),
     probe_repeats: int = 1,
     hopkins_fraction: float = 0.1,
+    hopkins_max_points: int | None = None,
     silhouette_sample: int | None = 5000,
     retrieval_queries: int | None = 5000,
+    knn_queries: int | None = None,
     prefix: str = "emb_",
     seed: int = 0,
     progress: bool = True,
@@ -159,10 +162,15 @@ def evaluate_embeddings(
         are their mean.
     hopkins_fraction : float
         ``sample_fraction`` of :func:`hopkins`.
+    hopkins_max_points : int or None
+        ``max_points`` of :func:`hopkins`: at most this many probes of each kind (None = ``hopkins_fraction`` N).
     silhouette_sample : int or None
         Row subsample for the silhouettes (None = all rows).
     retrieval_queries : int or None
         Query subsample for the retrieval metrics (None = every row).
+    knn_queries : int or None
+        Labelled rows scored by the kNN vote, drawn at random; each still votes with its neighbours among all
+        reference rows of its fold (None = every row; cost O(N²) over the folds, :func:`knn_predictions`).
     prefix : str
         Embedding column prefix.
     seed : int
@@ -206,9 +214,12 @@ def evaluate_embeddings(
         "n_points": _metric(len(table), "count", "embeddings joined to points"),
         "dim": _metric(x_all.shape[1], "count", "embedding dimension D"),
     }
+    hopkins_m, m_by_fraction = f"{hopkins_fraction:g}N", max(1, int(np.floor(hopkins_fraction * len(x_all))))
+    if hopkins_max_points is not None and hopkins_max_points < m_by_fraction:
+        hopkins_m = f"{hopkins_max_points} (capped; {hopkins_fraction:g}N = {m_by_fraction})"
     out["hopkins"] = _metric(
-        hopkins(x_all, hopkins_fraction, seed=seed), "unitless [0,1]",
-        f"Hopkins statistic, m={hopkins_fraction:g}N, no power of D (0.5 random, ->1 clustered)")
+        hopkins(x_all, hopkins_fraction, seed=seed, max_points=hopkins_max_points), "unitless [0,1]",
+        f"Hopkins statistic, m={hopkins_m}, no power of D (0.5 random, ->1 clustered)")
 
     labelled = table[label_col].notna().to_numpy()
     lt = table[labelled].reset_index(drop=True)
@@ -236,9 +247,12 @@ def evaluate_embeddings(
         def interval(correct: np.ndarray, rows: np.ndarray) -> dict:
             return accuracy_interval(correct, rows if groups is None else groups[rows], seed=seed)
 
-        yt, yp = knn_predictions(x, y, k, None, None, groups, 5, "euclidean")
+        scored = query_sample(len(x), knn_queries, seed)
+        if scored is not None:
+            proto += f", {len(scored)} of {len(x)} rows scored"
+        yt, yp = knn_predictions(x, y, k, None, None, groups, 5, "euclidean", query_rows=scored)
         out["knn_accuracy"] = _metric(accuracy_score(yt, yp), "fraction", f"{k}-NN vote, {proto}",
-                                      interval(yt == yp, np.arange(len(yt))))
+                                      interval(yt == yp, np.arange(len(yt)) if scored is None else scored))
         out["knn_balanced_accuracy"] = _metric(
             balanced_accuracy_score(yt, yp), "fraction", f"{k}-NN vote, {proto}, balanced")
 

@@ -22,6 +22,7 @@ from emkit.analysis.inputs import check_labels, check_matrix
 __all__ = [
     "knn_accuracy",
     "knn_predictions",
+    "query_sample",
     "sample_label_fraction",
     "linear_probe",
     "label_budget_curve",
@@ -48,6 +49,8 @@ def knn_accuracy(
     n_splits: int = 5,
     metric: str = "euclidean",
     balanced: bool = False,
+    max_queries: int | None = None,
+    seed: int = 0,
 ) -> float:
     """Accuracy of a k-nearest-neighbour majority vote on the embedding.
 
@@ -75,6 +78,12 @@ def knn_accuracy(
         Distance (any :class:`sklearn.neighbors.NearestNeighbors` metric, e.g. ``"cosine"``).
     balanced : bool
         Return balanced accuracy (mean per-class recall) instead of accuracy.
+    max_queries : int, optional
+        Score at most this many rows, drawn at random (``seed``), instead of every row the protocol scores; each
+        still takes its neighbours from all reference rows, so the accuracy is an unbiased estimate of the full one
+        at ``max_queries / N`` of the cost (:func:`query_sample`). None: every row.
+    seed : int
+        Seed of that draw.
 
     Returns
     -------
@@ -83,27 +92,51 @@ def knn_accuracy(
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-    y_true, y_pred = knn_predictions(emb, labels, k, train_idx, test_idx, groups, n_splits, metric)
+    rows = query_sample(len(check_matrix(emb)), max_queries, seed)
+    y_true, y_pred = knn_predictions(emb, labels, k, train_idx, test_idx, groups, n_splits, metric, query_rows=rows)
     return float((balanced_accuracy_score if balanced else accuracy_score)(y_true, y_pred))
 
 
-def knn_predictions(emb, labels, k, train_idx, test_idx, groups, n_splits, metric) -> tuple[np.ndarray, np.ndarray]:
+def query_sample(n_rows: int, max_queries: int | None, seed: int = 0) -> np.ndarray | None:
+    """Sorted row numbers of a random subsample of ``max_queries`` of ``n_rows`` rows to score, or None for all.
+
+    None when ``max_queries`` is None or not below ``n_rows``, so small tables are scored whole and their numbers
+    do not depend on the cap.
+    """
+    if max_queries is None or max_queries >= n_rows:
+        return None
+    if max_queries < 1:
+        raise ValueError(f"max_queries must be at least 1, got {max_queries}")
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_queries, replace=False))
+
+
+def knn_predictions(emb, labels, k, train_idx, test_idx, groups, n_splits, metric,
+                    query_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """True and predicted class indices over the rows :func:`knn_accuracy` scores, under its protocol.
 
     The arguments are :func:`knn_accuracy`'s (``n_splits`` and ``metric`` required). Returns two int arrays of one
     length: the scored rows' class indices (classes sorted) and the ``k``-NN votes; :func:`evaluate_embeddings`
-    uses them for a bootstrap interval over the rows' groups.
+    uses them for a bootstrap interval over the rows' groups. ``query_rows`` (sorted row numbers,
+    :func:`query_sample`) restricts the scored rows to those, in that order (with ``test_idx``: the test rows among
+    them, in ``test_idx``'s order); every scored row's vote is the one it gets when all rows are scored, at
+    ``len(query_rows) / N`` of the cost. That is what makes the grouped protocol affordable on millions of rows,
+    where each fold would otherwise rank every held-out row against every other (O(N²)).
     """
     from sklearn.neighbors import NearestNeighbors
 
     x = check_matrix(emb)
     lab = check_labels(labels, len(x))
     classes, y = np.unique(lab, return_inverse=True)
+    scored = np.ones(len(x), dtype=bool)
+    if query_rows is not None:
+        scored = np.zeros(len(x), dtype=bool)
+        scored[np.asarray(query_rows, dtype=np.int64)] = True
 
     if train_idx is not None or test_idx is not None:
         if train_idx is None or test_idx is None:
             raise ValueError("give both train_idx and test_idx, or neither")
         tr, te = np.asarray(train_idx, dtype=np.int64), np.asarray(test_idx, dtype=np.int64)
+        te = te[scored[te]]
         kk = min(k, len(tr))
         nn = NearestNeighbors(n_neighbors=kk, metric=metric).fit(x[tr])
         neigh = nn.kneighbors(x[te], return_distance=False)
@@ -118,15 +151,27 @@ def knn_predictions(emb, labels, k, train_idx, test_idx, groups, n_splits, metri
             raise ValueError(f"grouped kNN needs at least 2 groups, got {n_groups}")
         pred = np.empty(len(x), dtype=np.int64)
         for tr, te in GroupKFold(n_splits=min(n_splits, n_groups)).split(x, y, grp):
-            nn = NearestNeighbors(n_neighbors=min(k, len(tr)), metric=metric).fit(x[tr])
-            pred[te] = _vote(y[tr][nn.kneighbors(x[te], return_distance=False)], classes)
-        return y, pred
+            te = te[scored[te]]
+            if len(te):
+                nn = NearestNeighbors(n_neighbors=min(k, len(tr)), metric=metric).fit(x[tr])
+                pred[te] = _vote(y[tr][nn.kneighbors(x[te], return_distance=False)], classes)
+        return y[scored], pred[scored]
 
     if len(x) < 2:
         raise ValueError("leave-one-out kNN needs at least 2 rows")
-    nn = NearestNeighbors(n_neighbors=min(k, len(x) - 1), metric=metric).fit(x)
-    neigh = nn.kneighbors(None, return_distance=False)  # X=None: each row's neighbours exclude itself
-    return y, _vote(y[neigh], classes)
+    kk = min(k, len(x) - 1)
+    nn = NearestNeighbors(n_neighbors=kk, metric=metric).fit(x)
+    if query_rows is None:
+        neigh = nn.kneighbors(None, return_distance=False)  # X=None: each row's neighbours exclude itself
+        return y, _vote(y[neigh], classes)
+    q = np.flatnonzero(scored)
+    # as kneighbors(X=None) does for every row: one neighbour more, then the row itself left out (or, when
+    # duplicates of it crowd it out of the k + 1, the nearest of them, as scikit-learn does)
+    neigh = nn.kneighbors(x[q], n_neighbors=kk + 1, return_distance=False)
+    not_self = neigh != q[:, None]
+    not_self[not_self.all(axis=1), 0] = False
+    neigh = neigh[not_self].reshape(len(q), kk)
+    return y[q], _vote(y[neigh], classes)
 
 
 def sample_label_fraction(
