@@ -3,7 +3,8 @@
 The default profile trains a ResNet-10 at 1/4 width on 40x40x6 views (batch 64 cubes = 128 views per SimCLR step).
 This prints, on the machine it runs on:
 
-1. seconds per forward + backward pass of 128 views, with 1 and 2 threads, contiguous and ``channels_last_3d``;
+1. seconds per forward + backward pass of 128 views, with 1 and 2 threads, contiguous and ``channels_last_3d``,
+   and channels-last under bf16 autocast (what ``amp: bf16`` would do on a CPU; ``amp: auto`` stays fp32 there);
 2. forward-only cutouts/s (what ``emkit.learn.export.embed`` does): contiguous, channels-last input only, and
    channels-last input and weights;
 3. the ``torch.profiler`` table of one such step, grouped by input shape, slowest operators first;
@@ -34,13 +35,16 @@ VIEW = (6, 40, 40)  # (z, y, x) voxels of the book's views
 VOXEL_NM = (8.0, 8.0, 40.0)
 
 
-def _step_seconds(model, x, repeats: int) -> float:
-    """Mean seconds of a forward + backward pass (after one warm-up pass)."""
+def _step_seconds(model, x, repeats: int, autocast: torch.dtype | None = None) -> float:
+    """Mean seconds of a forward + backward pass (after one warm-up pass), the forward under CPU autocast to
+    ``autocast`` (e.g. ``torch.bfloat16``) when given."""
     for i in range(repeats + 1):
         if i == 1:
             t0 = time.perf_counter()
         model.zero_grad(set_to_none=True)
-        model(x).pow(2).mean().backward()
+        with torch.autocast("cpu", dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = model(x).float().pow(2).mean()
+        loss.backward()
     return (time.perf_counter() - t0) / repeats
 
 
@@ -77,7 +81,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(n)
         plain = _step_seconds(contiguous, x, args.repeats)
         fast = _step_seconds(channels_last, x_cl, args.repeats)
-        print(f"   {n} thread(s): contiguous {plain:.3f}  channels-last {fast:.3f}")
+        bf16 = _step_seconds(channels_last, x_cl, args.repeats, autocast=torch.bfloat16)
+        print(f"   {n} thread(s): contiguous {plain:.3f}  channels-last {fast:.3f}  channels-last under bf16 "
+              f"autocast {bf16:.3f}")
     torch.set_num_threads(threads)
 
     print(f"\n2. forward only (eval), cutouts/s, batch {args.batch}")

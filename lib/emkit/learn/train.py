@@ -228,7 +228,7 @@ def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         return None
     if mode == "auto":
         if device.type != "cuda":
-            return None  # bf16 autocast is slower than fp32 on CPU (ecosystem notes)
+            return None  # bf16 autocast is slower than fp32 on CPU, on AVX-512 with bf16 too (book/ssl_study.md)
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if mode == "bf16":
         return torch.bfloat16
