@@ -15,7 +15,7 @@ import numpy as np
 
 from emkit.analysis.inputs import check_labels, check_matrix
 
-__all__ = ["silhouette", "hopkins", "hopkins_from_samples"]
+__all__ = ["silhouette", "hopkins", "hopkins_probe_count", "hopkins_from_samples"]
 
 
 def silhouette(
@@ -118,6 +118,18 @@ def hopkins_from_samples(
     return su / (su + sw)
 
 
+def hopkins_probe_count(n_rows: int, sample_fraction: float = 0.1, max_points: int | None = None) -> int:
+    """m of :func:`hopkins`: ``max(1, floor(sample_fraction * n_rows))``, at most ``max_points`` when given."""
+    if not 0 < sample_fraction <= 1:
+        raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
+    m = max(1, int(math.floor(sample_fraction * n_rows)))
+    if max_points is not None:
+        if max_points < 1:
+            raise ValueError(f"max_points must be at least 1, got {max_points}")
+        m = min(m, int(max_points))
+    return m
+
+
 def hopkins(
     emb: np.ndarray,
     sample_fraction: float = 0.1,
@@ -164,14 +176,8 @@ def hopkins(
         H, unitless, in [0, 1]; the seed's target is H > 0.6.
     """
     x = check_matrix(emb)
-    if not 0 < sample_fraction <= 1:
-        raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
     n, d = x.shape
-    m = max(1, int(math.floor(sample_fraction * n)))
-    if max_points is not None:
-        if max_points < 1:
-            raise ValueError(f"max_points must be at least 1, got {max_points}")
-        m = min(m, int(max_points))
+    m = hopkins_probe_count(n, sample_fraction, max_points)
     rng = np.random.default_rng(seed)
     uniform_points = rng.uniform(x.min(axis=0), x.max(axis=0), size=(m, d))
     sample_idx = rng.choice(n, size=m, replace=False)

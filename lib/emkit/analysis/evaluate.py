@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emkit.analysis.clustering import hopkins, hopkins_from_samples, silhouette
+from emkit.analysis.clustering import hopkins, hopkins_from_samples, hopkins_probe_count, silhouette
 from emkit.analysis.confidence import accuracy_interval
 from emkit.analysis.holds import class_variance_share, decodability, readout_shift
 from emkit.analysis.inputs import embedding_matrix
@@ -214,8 +214,8 @@ def evaluate_embeddings(
         "n_points": _metric(len(table), "count", "embeddings joined to points"),
         "dim": _metric(x_all.shape[1], "count", "embedding dimension D"),
     }
-    hopkins_m, m_by_fraction = f"{hopkins_fraction:g}N", max(1, int(np.floor(hopkins_fraction * len(x_all))))
-    if hopkins_max_points is not None and hopkins_max_points < m_by_fraction:
+    hopkins_m, m_by_fraction = f"{hopkins_fraction:g}N", hopkins_probe_count(len(x_all), hopkins_fraction)
+    if hopkins_probe_count(len(x_all), hopkins_fraction, hopkins_max_points) < m_by_fraction:
         hopkins_m = f"{hopkins_max_points} (capped; {hopkins_fraction:g}N = {m_by_fraction})"
     out["hopkins"] = _metric(
         hopkins(x_all, hopkins_fraction, seed=seed, max_points=hopkins_max_points), "unitless [0,1]",

@@ -92,7 +92,7 @@ def knn_accuracy(
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-    rows = query_sample(len(check_matrix(emb)), max_queries, seed)
+    rows = query_sample(len(emb), max_queries, seed)  # the matrix itself is checked by knn_predictions
     y_true, y_pred = knn_predictions(emb, labels, k, train_idx, test_idx, groups, n_splits, metric, query_rows=rows)
     return float((balanced_accuracy_score if balanced else accuracy_score)(y_true, y_pred))
 
